@@ -1,0 +1,304 @@
+// Configuration: one YAML file, overridable by WEFT_* environment variables.
+// Every option is documented with its default in docs/configuration.md.
+import { readFileSync, existsSync, writeFileSync, mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import YAML from 'yaml';
+
+export type Resource = 'client' | 'federation' | 'keys' | 'media' | 'admin' | 'health' | 'metrics';
+export const RESOURCES: readonly Resource[] = ['client', 'federation', 'keys', 'media', 'admin', 'health', 'metrics'];
+
+export interface ListenerConfig {
+  port: number;
+  bind_address: string;
+  tls: { certificate_path: string; private_key_path: string } | null;
+  resources: Resource[];
+}
+
+export interface RateLimit { per_second: number; burst: number }
+
+export interface Config {
+  server_name: string;
+  public_baseurl: string;
+  listeners: ListenerConfig[];
+  database: {
+    engine: 'sqlite' | 'postgres';
+    path: string;
+    url: string | null;
+    pool_size: number;
+  };
+  registration: {
+    mode: 'open' | 'token' | 'closed';
+    shared_secret: string | null;
+    allow_guests: boolean;
+  };
+  session: {
+    refreshable_access_token_lifetime_ms: number;
+    refresh_token_lifetime_ms: number | null;
+    login_token_lifetime_ms: number;
+    uia_session_lifetime_ms: number;
+  };
+  rate_limits: {
+    enabled: boolean;
+    client: RateLimit;
+    login: RateLimit;
+    registration: RateLimit;
+  };
+  max_request_body_bytes: number;
+  log_level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  media_path: string;
+  signing_key_path: string;
+  well_known: { client_base_url: string | null; server: string | null };
+}
+
+export class ConfigError extends Error {
+  constructor(readonly option: string, problem: string) {
+    super(`config option \`${option}\`: ${problem}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export function defaultConfig(): Config {
+  return {
+    server_name: 'localhost',
+    public_baseurl: '',
+    listeners: [{ port: 8008, bind_address: '127.0.0.1', tls: null, resources: ['client', 'federation', 'keys', 'media', 'admin', 'health'] }],
+    database: { engine: 'sqlite', path: './data/weft.db', url: null, pool_size: 10 },
+    registration: { mode: 'closed', shared_secret: null, allow_guests: false },
+    session: {
+      refreshable_access_token_lifetime_ms: 5 * 60_000,
+      refresh_token_lifetime_ms: null,
+      login_token_lifetime_ms: 2 * 60_000,
+      uia_session_lifetime_ms: 15 * 60_000,
+    },
+    rate_limits: {
+      enabled: true,
+      client: { per_second: 50, burst: 300 },
+      login: { per_second: 0.5, burst: 10 },
+      registration: { per_second: 0.5, burst: 10 },
+    },
+    max_request_body_bytes: 1024 * 1024,
+    log_level: 'info',
+    media_path: './data/media',
+    signing_key_path: './data/signing.key',
+    well_known: { client_base_url: null, server: null },
+  };
+}
+
+type Plain = Record<string, unknown>;
+const isPlain = (v: unknown): v is Plain => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Overlays `over` onto `base`: objects merge key by key, everything else replaces. */
+function merge(base: unknown, over: unknown): unknown {
+  if (isPlain(base) && isPlain(over)) {
+    const out: Plain = { ...base };
+    for (const [k, v] of Object.entries(over)) out[k] = k in base ? merge(base[k], v) : v;
+    return out;
+  }
+  return over === undefined ? base : over;
+}
+
+/**
+ * WEFT_SERVER_NAME=example.org, WEFT_DATABASE__URL=postgres://..., WEFT_LISTENERS__0__PORT=8448:
+ * the path is the option's lower-cased name with `__` between levels; values are read as YAML scalars.
+ */
+export function applyEnvironment(raw: Plain, env: NodeJS.ProcessEnv): Plain {
+  const out = structuredClone(raw);
+  for (const [name, value] of Object.entries(env)) {
+    if (!name.startsWith('WEFT_') || value === undefined || name === 'WEFT_CONFIG') continue;
+    if (name.startsWith('WEFT_TEST_')) continue;
+    const path = name.slice(5).toLowerCase().split('__');
+    let node: Plain | unknown[] = out;
+    for (let i = 0; i < path.length - 1; i++) {
+      const key = path[i];
+      const next = (node as Plain)[key];
+      if (typeof next !== 'object' || next === null) {
+        (node as Plain)[key] = /^\d+$/.test(path[i + 1]) ? [] : {};
+      }
+      node = (node as Plain)[key] as Plain;
+    }
+    (node as Plain)[path[path.length - 1]] = YAML.parse(value);
+  }
+  return out;
+}
+
+// ---- validation: each check names the option and what is wrong with it ----
+
+function describe(v: unknown): string {
+  return v === undefined ? 'nothing' : JSON.stringify(v);
+}
+function str(v: unknown, option: string, nonEmpty = true): string {
+  if (typeof v !== 'string' || (nonEmpty && v.length === 0)) throw new ConfigError(option, `must be a non-empty string (got ${describe(v)})`);
+  return v;
+}
+function optStr(v: unknown, option: string): string | null {
+  return v === null || v === undefined ? null : str(v, option);
+}
+function int(v: unknown, option: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+    throw new ConfigError(option, `must be an integer from ${min} to ${max} (got ${describe(v)})`);
+  }
+  return v;
+}
+function positive(v: unknown, option: string): number {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new ConfigError(option, `must be a positive number (got ${describe(v)})`);
+  return v;
+}
+function bool(v: unknown, option: string): boolean {
+  if (typeof v !== 'boolean') throw new ConfigError(option, `must be true or false (got ${describe(v)})`);
+  return v;
+}
+function oneOf<T extends string>(v: unknown, option: string, allowed: readonly T[]): T {
+  if (typeof v !== 'string' || !allowed.includes(v as T)) {
+    throw new ConfigError(option, `must be one of ${allowed.join(', ')} (got ${describe(v)})`);
+  }
+  return v as T;
+}
+function obj(v: unknown, option: string): Plain {
+  if (!isPlain(v)) throw new ConfigError(option, `must be a mapping (got ${describe(v)})`);
+  return v;
+}
+function noUnknownKeys(v: Plain, option: string, known: object): void {
+  for (const k of Object.keys(v)) {
+    if (!(k in known)) throw new ConfigError(option ? `${option}.${k}` : k, 'is not a known option');
+  }
+}
+
+// spec: appendices "Server name": hostname, IPv4 literal or [IPv6 literal], optional port.
+const SERVER_NAME = /^(?:\[[0-9A-Fa-f:.]{2,45}\]|[A-Za-z0-9.-]{1,255})(?::\d{1,5})?$/;
+
+export function validateConfig(raw: unknown, baseDir = process.cwd()): Config {
+  const d = defaultConfig();
+  const c = obj(merge(d, raw ?? {}), '(top level)');
+  noUnknownKeys(c, '', d);
+
+  const server_name = str(c.server_name, 'server_name');
+  if (!SERVER_NAME.test(server_name)) throw new ConfigError('server_name', `is not a valid server name (got ${describe(server_name)})`);
+
+  if (!Array.isArray(c.listeners) || c.listeners.length === 0) throw new ConfigError('listeners', 'must be a non-empty list');
+  const listeners = c.listeners.map((l, i): ListenerConfig => {
+    const o = `listeners[${i}]`;
+    const lo = obj(l, o);
+    noUnknownKeys(lo, o, d.listeners[0]);
+    const tlsRaw = lo.tls ?? null;
+    let tls: ListenerConfig['tls'] = null;
+    if (tlsRaw !== null) {
+      const t = obj(tlsRaw, `${o}.tls`);
+      tls = {
+        certificate_path: resolve(baseDir, str(t.certificate_path, `${o}.tls.certificate_path`)),
+        private_key_path: resolve(baseDir, str(t.private_key_path, `${o}.tls.private_key_path`)),
+      };
+    }
+    const resources = lo.resources ?? d.listeners[0].resources;
+    if (!Array.isArray(resources) || resources.length === 0) throw new ConfigError(`${o}.resources`, 'must be a non-empty list');
+    return {
+      port: int(lo.port, `${o}.port`, 0, 65535),
+      bind_address: str(lo.bind_address ?? '127.0.0.1', `${o}.bind_address`),
+      tls,
+      resources: resources.map((r, j) => oneOf(r, `${o}.resources[${j}]`, RESOURCES)),
+    };
+  });
+
+  const db = obj(c.database, 'database');
+  noUnknownKeys(db, 'database', d.database);
+  const engine = oneOf(db.engine, 'database.engine', ['sqlite', 'postgres'] as const);
+  const url = optStr(db.url, 'database.url');
+  if (engine === 'postgres' && !url) throw new ConfigError('database.url', 'is required when database.engine is postgres');
+  if (url && !/^postgres(ql)?:\/\//.test(url)) throw new ConfigError('database.url', 'must be a postgres:// or postgresql:// URL');
+
+  const reg = obj(c.registration, 'registration');
+  noUnknownKeys(reg, 'registration', d.registration);
+  const sess = obj(c.session, 'session');
+  noUnknownKeys(sess, 'session', d.session);
+  const rl = obj(c.rate_limits, 'rate_limits');
+  noUnknownKeys(rl, 'rate_limits', d.rate_limits);
+  const limit = (name: 'client' | 'login' | 'registration'): RateLimit => {
+    const o = obj(rl[name], `rate_limits.${name}`);
+    noUnknownKeys(o, `rate_limits.${name}`, d.rate_limits.client);
+    return { per_second: positive(o.per_second, `rate_limits.${name}.per_second`), burst: int(o.burst, `rate_limits.${name}.burst`, 1) };
+  };
+  const wk = obj(c.well_known, 'well_known');
+  noUnknownKeys(wk, 'well_known', d.well_known);
+
+  const firstClient = listeners.find((l) => l.resources.includes('client')) ?? listeners[0];
+  let public_baseurl = c.public_baseurl === '' || c.public_baseurl == null
+    ? `${firstClient.tls ? 'https' : 'http'}://${server_name === 'localhost' ? '127.0.0.1' : server_name}:${firstClient.port}/`
+    : str(c.public_baseurl, 'public_baseurl');
+  try {
+    const u = new URL(public_baseurl);
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error();
+  } catch {
+    throw new ConfigError('public_baseurl', `must be an http(s) URL (got ${describe(public_baseurl)})`);
+  }
+  if (!public_baseurl.endsWith('/')) public_baseurl += '/';
+
+  const refreshLifetime = sess.refresh_token_lifetime_ms;
+  return {
+    server_name,
+    public_baseurl,
+    listeners,
+    database: {
+      engine,
+      path: resolve(baseDir, str(db.path, 'database.path')),
+      url,
+      pool_size: int(db.pool_size, 'database.pool_size', 1, 1000),
+    },
+    registration: {
+      mode: oneOf(reg.mode, 'registration.mode', ['open', 'token', 'closed'] as const),
+      shared_secret: optStr(reg.shared_secret, 'registration.shared_secret'),
+      allow_guests: bool(reg.allow_guests, 'registration.allow_guests'),
+    },
+    session: {
+      refreshable_access_token_lifetime_ms: int(sess.refreshable_access_token_lifetime_ms, 'session.refreshable_access_token_lifetime_ms', 1000),
+      refresh_token_lifetime_ms: refreshLifetime === null ? null : int(refreshLifetime, 'session.refresh_token_lifetime_ms', 1000),
+      login_token_lifetime_ms: int(sess.login_token_lifetime_ms, 'session.login_token_lifetime_ms', 1000),
+      uia_session_lifetime_ms: int(sess.uia_session_lifetime_ms, 'session.uia_session_lifetime_ms', 1000),
+    },
+    rate_limits: { enabled: bool(rl.enabled, 'rate_limits.enabled'), client: limit('client'), login: limit('login'), registration: limit('registration') },
+    max_request_body_bytes: int(c.max_request_body_bytes, 'max_request_body_bytes', 1024),
+    log_level: oneOf(c.log_level, 'log_level', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const),
+    media_path: resolve(baseDir, str(c.media_path, 'media_path')),
+    signing_key_path: resolve(baseDir, str(c.signing_key_path, 'signing_key_path')),
+    well_known: {
+      client_base_url: optStr(wk.client_base_url, 'well_known.client_base_url'),
+      server: optStr(wk.server, 'well_known.server'),
+    },
+  };
+}
+
+/** Reads the YAML file (if it exists), applies WEFT_* variables, and validates. */
+export function loadConfig(path: string, env: NodeJS.ProcessEnv = process.env): Config {
+  let raw: unknown = {};
+  if (existsSync(path)) {
+    try {
+      raw = YAML.parse(readFileSync(path, 'utf8')) ?? {};
+    } catch (err) {
+      throw new ConfigError('(file)', `${path} is not valid YAML: ${(err as Error).message}`);
+    }
+    if (!isPlain(raw)) throw new ConfigError('(top level)', `${path} must contain a mapping of options`);
+  }
+  return validateConfig(applyEnvironment(raw as Plain, env), dirname(resolve(path)));
+}
+
+/** The file `generate-config` writes: the defaults, with a fresh registration shared secret. */
+export function generateConfigText(serverName = 'localhost'): string {
+  const d = defaultConfig();
+  const doc = {
+    server_name: serverName,
+    listeners: d.listeners,
+    database: { engine: d.database.engine, path: './weft.db' },
+    registration: { mode: d.registration.mode, shared_secret: randomBytes(32).toString('base64url'), allow_guests: false },
+    log_level: d.log_level,
+    media_path: './media',
+    signing_key_path: `./${serverName.replace(/[^A-Za-z0-9.-]/g, '_')}.signing.key`,
+  };
+  return `# Weft configuration. Every option, with its default, is described in docs/configuration.md.\n` +
+    `# Relative paths are relative to this file's folder.\n${YAML.stringify(doc)}`;
+}
+
+export function writeConfigIfMissing(path: string, serverName?: string): boolean {
+  if (existsSync(path)) return false;
+  mkdirSync(dirname(resolve(path)), { recursive: true });
+  writeFileSync(path, generateConfigText(serverName), { mode: 0o600 });
+  return true;
+}

@@ -1,0 +1,77 @@
+// Wires configuration, storage, services and HTTP listeners into one running homeserver.
+import { mkdirSync, readFileSync } from 'node:fs';
+import pino, { type Logger } from 'pino';
+import type { FastifyInstance } from 'fastify';
+import type { Config } from './config.js';
+import { openStorage, type Storage } from './storage/index.js';
+import { SessionService } from './services/sessions.js';
+import { AccountService } from './services/accounts.js';
+import { UiaService } from './services/uia.js';
+import { RateLimiter } from './services/ratelimit.js';
+import { RegistrationTokenService } from './services/registration-tokens.js';
+import { loadOrCreateSigningKey, type SigningKey } from './services/signing-key.js';
+import { buildApp } from './http/server.js';
+
+export interface RateLimiters {
+  client: RateLimiter;
+  login: RateLimiter;
+  registration: RateLimiter;
+}
+
+export class Homeserver {
+  readonly sessions: SessionService;
+  readonly accounts: AccountService;
+  readonly uia: UiaService;
+  readonly registrationTokens: RegistrationTokenService;
+  readonly rateLimits: RateLimiters;
+  private apps: FastifyInstance[] = [];
+
+  private constructor(
+    readonly config: Config,
+    readonly storage: Storage,
+    readonly signingKey: SigningKey,
+    readonly log: Logger,
+  ) {
+    this.sessions = new SessionService(storage.devices, config.session);
+    this.accounts = new AccountService(storage, this.sessions, config.server_name);
+    this.uia = new UiaService(storage.uia, config.session.uia_session_lifetime_ms);
+    this.registrationTokens = new RegistrationTokenService(storage.registration);
+    const rl = config.rate_limits;
+    this.rateLimits = {
+      client: new RateLimiter(rl.client, rl.enabled),
+      login: new RateLimiter(rl.login, rl.enabled),
+      registration: new RateLimiter(rl.registration, rl.enabled),
+    };
+  }
+
+  /** Opens (and migrates) the database and loads or creates the signing key; does not listen yet. */
+  static async open(config: Config, log: Logger = createLogger(config)): Promise<Homeserver> {
+    const { key, created } = loadOrCreateSigningKey(config.signing_key_path);
+    if (created) log.info({ path: config.signing_key_path, key_id: key.keyId }, 'generated a new signing key');
+    mkdirSync(config.media_path, { recursive: true });
+    const storage = await openStorage(config.database);
+    return new Homeserver(config, storage, key, log);
+  }
+
+  /** Starts every configured listener; returns the addresses they listen on. */
+  async listen(): Promise<string[]> {
+    const addresses: string[] = [];
+    for (const l of this.config.listeners) {
+      const https = l.tls ? { cert: readFileSync(l.tls.certificate_path), key: readFileSync(l.tls.private_key_path) } : undefined;
+      const app = buildApp(this, l.resources, this.log, https);
+      this.apps.push(app);
+      addresses.push(await app.listen({ port: l.port, host: l.bind_address }));
+    }
+    return addresses;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.apps.map((a) => a.close()));
+    this.apps = [];
+    await this.storage.close();
+  }
+}
+
+export function createLogger(config: Pick<Config, 'log_level'>): Logger {
+  return pino({ level: config.log_level, base: { name: 'weft' } });
+}

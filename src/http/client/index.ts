@@ -1,0 +1,13 @@
+// The Client-Server API, one file per spec module.
+import type { FastifyInstance } from 'fastify';
+import type { Homeserver } from '../../homeserver.js';
+import { versionsRoutes } from './versions.js';
+import { registrationRoutes } from './registration.js';
+import { loginRoutes } from './login.js';
+import { accountRoutes } from './account.js';
+import { deviceRoutes } from './devices.js';
+import { profileRoutes } from './profile.js';
+
+export function clientRoutes(app: FastifyInstance, hs: Homeserver): void {
+  for (const routes of [versionsRoutes, registrationRoutes, loginRoutes, accountRoutes, deviceRoutes, profileRoutes]) routes(app, hs);
+}

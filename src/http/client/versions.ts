@@ -1,0 +1,33 @@
+// spec: client-server-api "GET /_matrix/client/versions" and "Capabilities negotiation"
+import type { FastifyInstance } from 'fastify';
+import { DEFAULT_ROOM_VERSION, ROOM_VERSIONS } from '../../core/room-versions.js';
+import type { Homeserver } from '../../homeserver.js';
+
+/**
+ * The spec versions Weft implements completely enough to advertise. A version is
+ * added here only when the client-facing features it introduced work; clients
+ * need at least v1.1 to talk to a server at all.
+ */
+export const SUPPORTED_SPEC_VERSIONS = ['v1.1'] as const;
+
+export function versionsRoutes(app: FastifyInstance, _hs: Homeserver): void {
+  app.get('/_matrix/client/versions', { config: { auth: 'optional', guest: true } }, async () => ({
+    versions: SUPPORTED_SPEC_VERSIONS,
+    unstable_features: {},
+  }));
+
+  app.get('/_matrix/client/v3/capabilities', { config: { auth: 'user', guest: true } }, async () => ({
+    capabilities: {
+      'm.change_password': { enabled: true },
+      'm.room_versions': {
+        default: DEFAULT_ROOM_VERSION,
+        available: Object.fromEntries([...ROOM_VERSIONS.values()].map((v) => [v.id, v.stable ? 'stable' : 'unstable'])),
+      },
+      'm.set_displayname': { enabled: true },
+      'm.set_avatar_url': { enabled: true },
+      // Weft has no third-party identifiers yet: changing them is not possible.
+      'm.3pid_changes': { enabled: false },
+      'm.get_login_token': { enabled: true },
+    },
+  }));
+}

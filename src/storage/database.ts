@@ -1,0 +1,41 @@
+// Opens the configured database (SQLite or PostgreSQL) behind one Kysely interface.
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { Kysely, PostgresDialect, SqliteDialect, type Transaction } from 'kysely';
+import SQLite from 'better-sqlite3';
+import pg from 'pg';
+import type { Schema } from './schema.js';
+
+export type DB = Kysely<Schema>;
+export type Tx = Transaction<Schema>;
+export type Engine = 'sqlite' | 'postgres';
+
+export interface Database {
+  readonly db: DB;
+  readonly engine: Engine;
+  close(): Promise<void>;
+}
+
+// BIGINT (int8) columns hold millisecond timestamps and counters that fit in a double.
+pg.types.setTypeParser(20, (v) => Number(v));
+
+export function openSqlite(path: string): Database {
+  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  const sqlite = new SQLite(path);
+  sqlite.pragma('journal_mode = WAL');
+  sqlite.pragma('synchronous = NORMAL');
+  sqlite.pragma('foreign_keys = ON');
+  sqlite.pragma('busy_timeout = 5000');
+  const db = new Kysely<Schema>({ dialect: new SqliteDialect({ database: sqlite }) });
+  return { db, engine: 'sqlite', close: () => db.destroy() };
+}
+
+export function openPostgres(url: string, poolSize: number): Database {
+  const pool = new pg.Pool({ connectionString: url, max: poolSize });
+  const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool }) });
+  return { db, engine: 'postgres', close: () => db.destroy() };
+}
+
+export function openDatabase(cfg: { engine: Engine; path: string; url: string | null; pool_size: number }): Database {
+  return cfg.engine === 'postgres' ? openPostgres(cfg.url as string, cfg.pool_size) : openSqlite(cfg.path);
+}

@@ -1,0 +1,38 @@
+// The storage layer: one store per concern over one database.
+import { openDatabase, type Database, type Engine } from './database.js';
+import { migrateToLatest } from './migrate.js';
+import { AccountStore } from './accounts.js';
+import { DeviceStore } from './devices.js';
+import { UiaStore } from './uia.js';
+import { RegistrationStore } from './registration.js';
+
+export class Storage {
+  readonly accounts: AccountStore;
+  readonly devices: DeviceStore;
+  readonly uia: UiaStore;
+  readonly registration: RegistrationStore;
+
+  constructor(readonly database: Database) {
+    const db = database.db;
+    this.accounts = new AccountStore(db);
+    this.devices = new DeviceStore(db);
+    this.uia = new UiaStore(db);
+    this.registration = new RegistrationStore(db);
+  }
+
+  get engine(): Engine { return this.database.engine; }
+
+  close(): Promise<void> { return this.database.close(); }
+}
+
+/** Opens the database and brings its schema up to date. */
+export async function openStorage(cfg: Parameters<typeof openDatabase>[0]): Promise<Storage> {
+  const database = openDatabase(cfg);
+  try {
+    await migrateToLatest(database);
+  } catch (err) {
+    await database.close();
+    throw err;
+  }
+  return new Storage(database);
+}

@@ -1,0 +1,20 @@
+// Versioned migrations, applied in order at start and by `weft migrate`.
+import { Migrator, type Migration, type MigrationProvider } from 'kysely';
+import type { Database } from './database.js';
+import * as m001 from './migrations/001-accounts.js';
+
+const MIGRATIONS: Record<string, Migration> = {
+  '001-accounts': m001,
+};
+
+const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };
+
+export interface MigrationOutcome { applied: string[] }
+
+export async function migrateToLatest(database: Database): Promise<MigrationOutcome> {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  const migrator = new Migrator({ db: database.db as any, provider, migrationTableName: 'weft_migrations', migrationLockTableName: 'weft_migrations_lock' });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) throw error instanceof Error ? error : new Error(String(error));
+  return { applied: (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName) };
+}

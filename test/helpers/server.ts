@@ -1,0 +1,42 @@
+// Starts a real Weft homeserver on a free port with a fresh database, for HTTP tests.
+import { join } from 'node:path';
+import pino from 'pino';
+import { validateConfig, type Config } from '../../src/config.js';
+import { Homeserver } from '../../src/homeserver.js';
+import { createTestDatabase, type TestEngine } from './databases.js';
+
+export interface TestServer {
+  hs: Homeserver;
+  baseUrl: string;
+  config: Config;
+  close(): Promise<void>;
+}
+
+type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? DeepPartial<T[K]> : T[K] };
+
+export async function startTestServer(engine: TestEngine, overrides: DeepPartial<Config> & Record<string, unknown> = {}): Promise<TestServer> {
+  const db = await createTestDatabase(engine);
+  const raw = {
+    server_name: 'test.local',
+    listeners: [{ port: 0, bind_address: '127.0.0.1', resources: ['client', 'federation', 'keys', 'media', 'admin', 'health', 'metrics'] }],
+    database: db.config,
+    registration: { mode: 'open', shared_secret: 'test-shared-secret', allow_guests: true },
+    rate_limits: { enabled: false },
+    log_level: 'silent',
+    media_path: join(db.dir, 'media'),
+    signing_key_path: join(db.dir, 'signing.key'),
+    ...overrides,
+  };
+  const config = validateConfig(raw, db.dir);
+  const hs = await Homeserver.open(config, pino({ level: process.env.WEFT_TEST_LOG ?? 'silent' }));
+  const [address] = await hs.listen();
+  return {
+    hs,
+    baseUrl: address,
+    config,
+    close: async () => {
+      await hs.close();
+      await db.drop();
+    },
+  };
+}
