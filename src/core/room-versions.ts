@@ -2,9 +2,10 @@
 // Weft reads a flag from here; no code elsewhere compares version numbers.
 
 export type EventIdFormat = 'v1' | 'v3' | 'v4';
-/** v1: original algorithm; v6: aliases lose meaning; v9: join_authorised_via_users_server kept;
- *  v11: the clarified algorithm (create content kept, redacts in content, ...). */
-export type RedactionRules = 'v1' | 'v6' | 'v9' | 'v11';
+/** v1: original algorithm; v6: aliases lose meaning; v8: join_rules keep `allow`;
+ *  v9: join_authorised_via_users_server kept; v11: the clarified algorithm (create content kept,
+ *  redacts in content, ...). spec: rooms/v1, v6, v8, v9, v11 "Redactions" */
+export type RedactionRules = 'v1' | 'v6' | 'v8' | 'v9' | 'v11';
 export type StateResAlgorithm = 'v1' | 'v2' | 'v2.1';
 
 export interface RoomVersion {
@@ -77,7 +78,7 @@ const v6: RoomVersion = {
   strictCanonicalJson: true, limitNotificationsPowerLevels: true,
 };
 const v7: RoomVersion = { ...v6, id: '7', knockingSupported: true };
-const v8: RoomVersion = { ...v7, id: '8', restrictedJoinsSupported: true };
+const v8: RoomVersion = { ...v7, id: '8', redactionRules: 'v8', restrictedJoinsSupported: true };
 const v9: RoomVersion = { ...v8, id: '9', redactionRules: 'v9' };
 const v10: RoomVersion = { ...v9, id: '10', knockRestrictedSupported: true, integerPowerLevels: true };
 const v11: RoomVersion = { ...v10, id: '11', redactionRules: 'v11', redactsInContent: true, implicitRoomCreator: true };
