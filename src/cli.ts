@@ -61,16 +61,26 @@ function readConfig(path: string): Config {
   }
 }
 
+// One line reader for the whole run: piped answers arrive together and must not be lost.
+let lines: AsyncIterableIterator<string> | undefined;
+let muted = false;
+
 async function ask(question: string, hidden = false): Promise<string> {
-  const rl = createInterface({ input: process.stdin, output: process.stdout, terminal: process.stdin.isTTY ?? false });
-  if (hidden && process.stdin.isTTY) {
+  if (!lines) {
+    const rl = createInterface({ input: process.stdin, output: process.stdout, terminal: process.stdin.isTTY ?? false });
+    // Hide what is typed for passwords on a terminal.
     const out = rl as unknown as { _writeToOutput: (s: string) => void; output: NodeJS.WriteStream };
-    out._writeToOutput = (s: string) => { if (s.includes(question)) out.output.write(s); };
+    const write = out._writeToOutput.bind(rl);
+    out._writeToOutput = (s: string) => { if (!muted) write(s); };
+    lines = rl[Symbol.asyncIterator]();
   }
-  const answer = await new Promise<string>((res) => rl.question(question, res));
-  rl.close();
-  if (hidden && process.stdin.isTTY) process.stdout.write('\n');
-  return answer;
+  process.stdout.write(question);
+  muted = hidden && Boolean(process.stdin.isTTY);
+  const next = await lines.next();
+  if (muted) process.stdout.write('\n');
+  muted = false;
+  if (next.done) fail('no answer on standard input');
+  return next.value;
 }
 
 async function openHomeserver(path: string) {
@@ -171,6 +181,7 @@ async function main(argv: string[]): Promise<void> {
           localpart, password, admin, deviceId: null, displayName: null, inhibitLogin: true, refresh: false, guest: false, ip: null,
         });
         process.stdout.write(`created ${r.user_id}${admin ? ' (admin)' : ''}\n`);
+        process.stdin.destroy();
       } catch (err) {
         fail((err as Error).message);
       } finally {
