@@ -1,7 +1,6 @@
 // Accounts: registration, login, passwords, deactivation and devices.
 // spec: client-server-api "Client Authentication", "Account registration and management", modules/device_management
 import { randomBytes, randomInt } from 'node:crypto';
-import type { Config } from '../config.js';
 import { isValidLocalpart, isValidUserId } from '../core/identifiers.js';
 import { MatrixError, forbidden } from '../errors.js';
 import type { Storage } from '../storage/index.js';
