@@ -14,7 +14,11 @@ export interface TestServer {
 
 type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? DeepPartial<T[K]> : T[K] };
 
-export async function startTestServer(engine: TestEngine, overrides: DeepPartial<Config> & Record<string, unknown> = {}): Promise<TestServer> {
+export async function startTestServer(
+  engine: TestEngine,
+  overrides: DeepPartial<Config> & Record<string, unknown> = {},
+  logger: pino.Logger = pino({ level: process.env.WEFT_TEST_LOG ?? 'silent' }),
+): Promise<TestServer> {
   const db = await createTestDatabase(engine);
   const raw = {
     server_name: 'test.local',
@@ -28,7 +32,7 @@ export async function startTestServer(engine: TestEngine, overrides: DeepPartial
     ...overrides,
   };
   const config = validateConfig(raw, db.dir);
-  const hs = await Homeserver.open(config, pino({ level: process.env.WEFT_TEST_LOG ?? 'silent' }));
+  const hs = await Homeserver.open(config, logger);
   const [address] = await hs.listen();
   return {
     hs,
