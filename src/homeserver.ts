@@ -9,7 +9,8 @@ import { AccountService } from './services/accounts.js';
 import { UiaService } from './services/uia.js';
 import { RateLimiter } from './services/ratelimit.js';
 import { RegistrationTokenService } from './services/registration-tokens.js';
-import { loadOrCreateSigningKey, type SigningKey } from './services/signing-key.js';
+import { loadOrCreateSigningKey } from './services/signing-key.js';
+import type { SigningKey } from './core/crypto.js';
 import { buildApp } from './http/server.js';
 
 export interface RateLimiters {

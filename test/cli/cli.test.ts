@@ -93,7 +93,7 @@ describe('weft CLI', () => {
     const versions = await fetch(`${address}/_matrix/client/versions`);
     expect(versions.status).toBe(200);
     expect(existsSync(join(dir, 'data/weft.yaml'))).toBe(true);
-    expect(readFileSync(join(dir, 'data/localhost.signing.key'), 'utf8')).toMatch(/^ed25519 a_\w+ [A-Za-z0-9+/]{43}\n$/);
+    expect(readFileSync(join(dir, 'data/localhost.signing.key'), 'utf8')).toMatch(/^ed25519 a_[0-9a-f]{6} [A-Za-z0-9+/]{43}\n$/);
     expect(existsSync(join(dir, 'data/weft.db'))).toBe(true);
     const code = await new Promise<number | null>((res) => { child.on('exit', res); child.kill('SIGTERM'); });
     expect(code).toBe(0);
