@@ -354,7 +354,13 @@ export function parsePdu(input: unknown, roomVersion: RoomVersion | string): Ver
 function parseWithVersion(input: unknown, rv: RoomVersion): Verdict<RoomEvent> {
   let pdu: unknown = input;
   if (typeof input === 'string' || input instanceof Uint8Array) {
-    const text = typeof input === 'string' ? input : Buffer.from(input.buffer, input.byteOffset, input.byteLength).toString('utf8');
+    let text: string;
+    try {
+      // Invalid UTF-8 would otherwise become U+FFFD and hash as something the sender never sent.
+      text = typeof input === 'string' ? input : UTF8.decode(input);
+    } catch {
+      return reject('M_NOT_JSON', 'event is not valid UTF-8');
+    }
     if (rv.strictCanonicalJson) {
       const numbers = checkStrictNumberSyntax(text);
       if (!numbers.ok) return numbers;
@@ -384,6 +390,8 @@ function parseWithVersion(input: unknown, rv: RoomVersion): Verdict<RoomEvent> {
   }
   return { ok: true, value: event as unknown as RoomEvent };
 }
+
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 function bad(reason: string): Verdict<never> {
   return reject('M_BAD_JSON', reason);

@@ -124,8 +124,9 @@ function encodeNumber(n: number, strict: boolean): string {
       throw new CanonicalJsonError('M_BAD_JSON', `integer ${n} is outside the canonical JSON range`);
     }
     if (Object.is(n, -0)) return '0'; // spec: appendices "Canonical JSON": -0 MUST NOT appear
-    // Large integers in pre-v6 rooms: write every digit, never an exponent.
-    return Math.abs(n) < 1e21 ? String(n) : BigInt(n).toString();
+    // Large integers in pre-v6 rooms: write the exact integer the double holds, never an
+    // exponent or JS's shortest-round-trip rounding (2^60 is 1152921504606846976, not ...7000).
+    return n <= MAX_CANONICAL_INTEGER && n >= MIN_CANONICAL_INTEGER ? String(n) : BigInt(n).toString();
   }
   if (strict) throw new CanonicalJsonError('M_BAD_JSON', `float ${n} is not allowed in canonical JSON`);
   return pythonFloatRepr(n);
