@@ -1,6 +1,7 @@
 // Defensive readers for event JSON. The authorization rules must never throw, even for
 // events whose content has the wrong shape, so every lookup goes through these.
 
+import { isValidUserId as isValidUserIdentifier } from '../identifiers.js';
 import type { EventReference, JsonObject, JsonValue, RoomEvent } from '../pdu.js';
 
 const hasOwnProperty = Object.prototype.hasOwnProperty;
@@ -59,28 +60,11 @@ export function domainOf(id: unknown): string | undefined {
   return colon < 0 ? undefined : id.slice(colon + 1);
 }
 
-// spec: appendices "Server name": hostname / IPv4 / [IPv6], optional :port (1–5 digits).
-const SERVER_NAME = /^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]{2,45}\])(?::[0-9]{1,5})?$/;
-
-export function isValidServerName(name: string): boolean {
-  return name.length > 0 && name.length <= 255 && SERVER_NAME.test(name);
-}
-
 /**
- * A user ID as servers must accept it over federation: `@`, a localpart of any code points
- * but `:` and NUL (historical user IDs, empty allowed), `:`, a server name; at most 255 bytes.
+ * A user ID as servers must accept it on events: historical localparts allowed (any code point
+ * but `:` and NUL, even empty), a valid server name, at most 255 bytes.
  * spec: appendices "User Identifiers", "Historical User IDs".
  */
 export function isValidUserId(id: unknown): id is string {
-  if (typeof id !== 'string' || id[0] !== '@') return false;
-  if (Buffer.byteLength(id, 'utf8') > 255) return false;
-  const colon = id.indexOf(':');
-  if (colon < 0) return false;
-  const localpart = id.slice(1, colon);
-  if (localpart.includes('\u0000') || hasLoneSurrogate(localpart)) return false;
-  return isValidServerName(id.slice(colon + 1));
-}
-
-function hasLoneSurrogate(s: string): boolean {
-  return /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(s);
+  return typeof id === 'string' && isValidUserIdentifier(id, { historical: true });
 }

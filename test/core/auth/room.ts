@@ -27,8 +27,9 @@ export interface EventSpec {
   [key: string]: unknown;
 }
 
-function domain(userId: string): string {
-  return userId.slice(userId.indexOf(':') + 1);
+function domain(userId: unknown): string {
+  const id = String(userId);
+  return id.slice(id.indexOf(':') + 1);
 }
 
 export interface RoomOptions {
