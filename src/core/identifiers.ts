@@ -59,12 +59,10 @@ export function isValidServerName(name: string): boolean {
 
 // spec: appendices "User Identifiers": user_id_char = DIGIT / a-z / "-" / "." / "=" / "_" / "/" / "+"
 const CURRENT_LOCALPART = /^[a-z0-9._=\-/+]+$/;
-// spec: appendices "Historical User IDs": any non-surrogate code point except ":" and NUL.
-const HISTORICAL_LOCALPART = /^[^:\u0000\p{Cs}]*$/u;
-
 export function isValidLocalpart(localpart: string, options: UserIdOptions = {}): boolean {
   if (typeof localpart !== 'string') return false;
-  return (options.historical ? HISTORICAL_LOCALPART : CURRENT_LOCALPART).test(localpart);
+  // spec: appendices "Historical User IDs": any non-surrogate code point except ":" and NUL.
+  return options.historical ? isOpaqueLocalpart(localpart) : CURRENT_LOCALPART.test(localpart);
 }
 
 /** `@localpart:server_name`, at most 255 bytes. */
@@ -73,14 +71,19 @@ export function isValidUserId(id: string, options: UserIdOptions = {}): boolean 
   return parts !== undefined && isValidLocalpart(parts[0], options) && isValidServerName(parts[1]);
 }
 
-// The opaque part of room IDs (with domain), room aliases and v1/v2 event IDs: any valid
-// non-surrogate code point except ":" and NUL. spec: appendices "Room IDs", "Room Aliases"
-const OPAQUE_LOCALPART = /^[^:\u0000\p{Cs}]*$/u;
+// Historical user localparts, and the opaque part of room IDs (with domain), room aliases and
+// v1/v2 event IDs: any valid non-surrogate code point except ":" and NUL.
+// spec: appendices "Historical User IDs", "Room IDs", "Room Aliases"
+const NO_COLON_OR_LONE_SURROGATE = /^[^:\p{Cs}]*$/u;
+
+function isOpaqueLocalpart(s: string): boolean {
+  return !s.includes('\u0000') && NO_COLON_OR_LONE_SURROGATE.test(s);
+}
 
 /** `#alias:server_name`, at most 255 bytes. */
 export function isValidRoomAlias(alias: string): boolean {
   const parts = splitSigilled(alias, '#');
-  return parts !== undefined && OPAQUE_LOCALPART.test(parts[0]) && isValidServerName(parts[1]);
+  return parts !== undefined && isOpaqueLocalpart(parts[0]) && isValidServerName(parts[1]);
 }
 
 // A reference hash (sha256, 32 bytes) is 43 characters of unpadded base64.
@@ -132,7 +135,7 @@ export function domainOf(id: string): string | undefined {
 
 function isDomainScoped(id: string, sigil: string): boolean {
   const parts = splitSigilled(id, sigil);
-  return parts !== undefined && OPAQUE_LOCALPART.test(parts[0]) && isValidServerName(parts[1]);
+  return parts !== undefined && isOpaqueLocalpart(parts[0]) && isValidServerName(parts[1]);
 }
 
 /** Split `&localpart:domain` at the first colon (localparts cannot contain one). */
