@@ -31,7 +31,8 @@ export interface SeparatedState {
 export function separateStateSets(stateSets: readonly StateMap[]): SeparatedState {
   const unconflicted: StateMap = new Map();
   const conflicted = new Map<StateKey, Set<string>>();
-  const [first, ...rest] = stateSets;
+  const first = stateSets[0];
+  const n = stateSets.length;
   const collect = (key: StateKey): Set<string> => {
     const ids = new Set<string>();
     for (const set of stateSets) {
@@ -41,11 +42,13 @@ export function separateStateSets(stateSets: readonly StateMap[]): SeparatedStat
     return ids;
   };
   for (const [key, id] of first) {
-    if (rest.every((set) => set.get(key) === id)) unconflicted.set(key, id);
+    let same = true;
+    for (let i = 1; i < n && same; i++) same = stateSets[i].get(key) === id;
+    if (same) unconflicted.set(key, id);
     else conflicted.set(key, collect(key));
   }
-  for (const set of rest) {
-    for (const key of set.keys()) {
+  for (let i = 1; i < n; i++) {
+    for (const key of stateSets[i].keys()) {
       if (!first.has(key) && !conflicted.has(key)) conflicted.set(key, collect(key));
     }
   }
@@ -281,7 +284,8 @@ export function resolveStateV2(ctx: ResolutionContext, stateSets: readonly State
   iterativeAuthChecks(ctx, sortedRemaining, partial);
 
   // Step 5: the unconflicted state map wins over anything the steps above wrote.
-  const resolved: StateMap = new Map(unconflicted);
-  for (const [key, id] of partial.changes) if (!unconflicted.has(key)) resolved.set(key, id);
+  // (`unconflicted` is ours, and no longer read as the base of `partial`.)
+  const resolved = unconflicted;
+  for (const [key, id] of partial.changes) if (!resolved.has(key)) resolved.set(key, id);
   return resolved;
 }
