@@ -94,6 +94,17 @@ describe('wrongly typed fields', () => {
   });
 });
 
+describe('fields outside the schema', () => {
+  it('are allowed with any JSON type (the PDU schemas are open) and kept as received', () => {
+    for (const id of ALL_VERSIONS) {
+      const extra = { 'org.example.extra': { nested: [1, 'two', null] }, origin: 'example.org', prev_state: [], membership: 'join' };
+      const v = parsePdu({ ...validPdu(id), ...extra }, id);
+      expect(v.ok, `v${id}`).toBe(true);
+      if (v.ok) expect(v.value).toMatchObject(extra);
+    }
+  });
+});
+
 describe('references and fields of the wrong version shape', () => {
   it('v1/v2 need [event_id, {sha256}] pairs; v3+ need bare event IDs of the version format', () => {
     for (const id of ALL_VERSIONS) {
