@@ -20,7 +20,10 @@ export const AUTH_RULES: AuthRules = { authorizeEvent, authTypesForEvent, userPo
  * - `getEvent`: supplies the events of the state sets and of their auth chains
  *   (rejected ones included). Events it cannot supply take no part.
  * - `authChains`: optional precomputed auth chains (per event, or per state set);
- *   without them they are walked through `getEvent`. v1 does not use them.
+ *   without them they are walked through `getEvent`, which then must supply the
+ *   auth chains of every state event. With them, the unconflicted events' auth
+ *   chains are not walked (`getEvent` still supplies the conflicted events, what
+ *   lies behind them, and the events the auth checks read). v1 does not use them.
  * - `options.isRejected`: which events were rejected, so that they are not used
  *   as auth events during the iterative auth checks.
  *
