@@ -5,8 +5,8 @@
 // joins. Then two forks of 50 state events each, all conflicting: a topic, a name, a
 // power levels change, 30 display name changes (20 of the same users on both sides),
 // and 17 kicks on one side, 17 leaves on the other.
-// Prints the median of several runs for room version 11 (v2) and 12 (v2.1), walking
-// the auth chains and with a precomputed per-event auth chain lookup.
+// Prints the median of several runs for room versions 1 (v1), 11 (v2) and 12 (v2.1);
+// for v2 and v2.1 walking the auth chains and with a precomputed per-event lookup.
 
 import { performance } from 'node:perf_hooks';
 import type { JsonObject, RoomEvent, StateMap } from '../src/core/pdu.js';
@@ -100,7 +100,7 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)];
 }
 
-for (const versionId of ['11', '12']) {
+for (const versionId of ['1', '11', '12']) {
   const version = getRoomVersion(versionId)!;
   const { events, forkA, forkB } = buildRoom(versionId);
   let conflicting = 0; // conflicted keys
@@ -110,7 +110,10 @@ for (const versionId of ['11', '12']) {
   const chains = perEventAuthChains(events);
   for (const id of events.keys()) (chains as (id: string) => Set<string>)(id); // precomputed, as storage would hold them
 
-  for (const [label, source] of [['walked auth chains', undefined], ['per-event auth chain lookup', chains]] as const) {
+  const sources = version.stateRes === 'v1'
+    ? [['no auth chains (v1)', undefined] as const]
+    : [['walked auth chains', undefined] as const, ['per-event auth chain lookup', chains] as const];
+  for (const [label, source] of sources) {
     const times: number[] = [];
     let resolved: StateMap = new Map();
     for (let run = 0; run < RUNS; run++) {
