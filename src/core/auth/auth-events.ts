@@ -19,28 +19,31 @@ const OK: Verdict = { ok: true };
 export function authTypesForEvent(version: RoomVersion, event: PDU): Array<[string, string]> {
   if (event.type === 'm.room.create') return [];
   const types: Array<[string, string]> = [];
-  const add = (type: string, key: string) => {
-    if (!types.some(([t, k]) => t === type && k === key)) types.push([type, key]);
-  };
-  if (version.createEventInAuthEvents) add('m.room.create', '');
-  add('m.room.power_levels', '');
-  if (typeof event.sender === 'string') add('m.room.member', event.sender);
+  if (version.createEventInAuthEvents) types.push(['m.room.create', '']);
+  types.push(['m.room.power_levels', '']);
+  if (typeof event.sender === 'string') types.push(['m.room.member', event.sender]);
   if (event.type !== 'm.room.member') return types;
 
   const content: unknown = event.content;
   const target = typeof event.state_key === 'string' ? event.state_key : undefined;
   const membership = getOwn(content, 'membership');
-  if (target !== undefined) add('m.room.member', target);
-  if (membership === 'join' || membership === 'invite' || membership === 'knock') add('m.room.join_rules', '');
+  if (target !== undefined) addMember(types, target);
+  if (membership === 'join' || membership === 'invite' || membership === 'knock') types.push(['m.room.join_rules', '']);
   if (membership === 'invite') {
     const token = getString(getOwn(getOwn(content, 'third_party_invite'), 'signed'), 'token');
-    if (token !== undefined) add('m.room.third_party_invite', token);
+    if (token !== undefined) types.push(['m.room.third_party_invite', token]);
   }
   if (membership === 'join' && version.restrictedJoinsSupported) {
     const authoriser = getString(content, 'join_authorised_via_users_server');
-    if (authoriser !== undefined) add('m.room.member', authoriser);
+    if (authoriser !== undefined) addMember(types, authoriser);
   }
   return types;
+}
+
+/** Add an m.room.member pair unless present (the target or authoriser may be the sender). */
+function addMember(types: Array<[string, string]>, userId: string): void {
+  for (const [type, key] of types) if (type === 'm.room.member' && key === userId) return;
+  types.push(['m.room.member', userId]);
 }
 
 export interface AuthEventsListContext {
@@ -62,56 +65,62 @@ export function checkAuthEventsList(
   context: AuthEventsListContext = {},
 ): Verdict {
   if (event.type === 'm.room.create') return OK;
-  const numbers = ruleNumbers(version);
-  const rule = (n: number) => `${numbers.authEvents}.${n}`;
-  const isRejected = context.isRejected ?? (() => false);
+  const rule = ruleNumbers(version).authEvents;
+  const isRejected = context.isRejected ?? neverRejected;
 
   if (version.roomIdIsCreateEventHash) {
     const problem = checkRoomIdNamesCreateEvent(event, context.createEvent, isRejected);
-    if (problem !== undefined) return deny(version, 'room_id_mismatch', String(numbers.createHash), problem);
+    if (problem !== undefined) return deny(version, 'room_id_mismatch', String(ruleNumbers(version).createHash), problem);
   }
 
-  const byId = new Map(authEvents.map((e) => [e.event_id, e]));
   const listed: RoomEvent[] = [];
   for (const id of referenceIds(event.auth_events)) {
-    const authEvent = id === undefined ? undefined : byId.get(id);
+    const authEvent = id === undefined ? undefined : findById(authEvents, id);
     if (authEvent === undefined) {
       return reject('auth_event_missing', `auth event ${id ?? '(malformed reference)'} was not supplied to checkAuthEventsList`);
     }
     listed.push(authEvent);
   }
 
-  const seen = new Set<StateKey>();
-  for (const authEvent of listed) {
-    const key = keyOf(authEvent);
-    if (key !== undefined && seen.has(key)) {
-      return deny(version, 'auth_events_invalid', rule(1), `duplicate auth events for (${authEvent.type}, ${authEvent.state_key})`);
+  // spec order: 2.1 duplicates, 2.2 selection, 2.3 rejected, 2.4 create present, 2.5 same room.
+  const keys = listed.map(keyOf);
+  for (let i = 0; i < keys.length; i++) {
+    if (keys[i] !== undefined && keys.indexOf(keys[i], i + 1) >= 0) {
+      return deny(version, 'auth_events_invalid', `${rule}.1`,
+        `duplicate auth events for (${listed[i]!.type}, ${listed[i]!.state_key})`);
     }
-    if (key !== undefined) seen.add(key);
   }
-
-  const expected = new Set(authTypesForEvent(version, event).map(([type, key]) => stateKey(type, key)));
-  const unexpected = listed.find((authEvent) => {
-    const key = keyOf(authEvent);
-    return key === undefined || !expected.has(key);
-  });
-  if (unexpected !== undefined) {
-    return deny(version, 'auth_events_invalid', rule(2),
-      `auth event ${unexpected.event_id} (${unexpected.type}, ${String(unexpected.state_key)}) is not in the auth events selection`);
+  const selected = authTypesForEvent(version, event).map(([type, key]) => stateKey(type, key));
+  for (let i = 0; i < keys.length; i++) {
+    if (keys[i] === undefined || !selected.includes(keys[i]!)) {
+      const e = listed[i]!;
+      return deny(version, 'auth_events_invalid', `${rule}.2`,
+        `auth event ${e.event_id} (${e.type}, ${String(e.state_key)}) is not in the auth events selection`);
+    }
   }
-
-  const rejected = listed.find((authEvent) => isRejected(authEvent.event_id));
-  if (rejected !== undefined) return deny(version, 'auth_events_invalid', rule(3), `auth event ${rejected.event_id} was rejected`);
-
-  if (version.createEventInAuthEvents && !seen.has(CREATE_KEY)) {
-    return deny(version, 'create_missing', rule(4), 'no m.room.create event among the auth events');
+  for (const authEvent of listed) {
+    if (isRejected(authEvent.event_id)) {
+      return deny(version, 'auth_events_invalid', `${rule}.3`, `auth event ${authEvent.event_id} was rejected`);
+    }
   }
-
-  const foreign = listed.find((authEvent) => authEvent.room_id !== event.room_id);
-  if (foreign !== undefined) {
-    return deny(version, 'room_id_mismatch', rule(5), `auth event ${foreign.event_id} is in another room`);
+  if (version.createEventInAuthEvents && !keys.includes(CREATE_KEY)) {
+    return deny(version, 'create_missing', `${rule}.4`, 'no m.room.create event among the auth events');
+  }
+  for (const authEvent of listed) {
+    if (authEvent.room_id !== event.room_id) {
+      return deny(version, 'room_id_mismatch', `${rule}.5`, `auth event ${authEvent.event_id} is in another room`);
+    }
   }
   return OK;
+}
+
+function neverRejected(): boolean {
+  return false;
+}
+
+function findById(events: readonly RoomEvent[], id: string): RoomEvent | undefined {
+  for (const event of events) if (event.event_id === id) return event;
+  return undefined;
 }
 
 /** spec: rooms/v12 rule 2: room_id is an accepted m.room.create's event ID with sigil `!` instead of `$`. */
