@@ -12,6 +12,12 @@ import { RegistrationTokenService } from './services/registration-tokens.js';
 import { loadOrCreateSigningKey } from './services/signing-key.js';
 import type { SigningKey } from './core/crypto.js';
 import { buildApp } from './http/server.js';
+import { RoomPipeline } from './services/rooms/pipeline.js';
+import { RoomService } from './services/rooms/rooms.js';
+import { EventFormatter } from './services/rooms/format.js';
+import { Visibility } from './services/rooms/visibility.js';
+import { Timeline } from './services/rooms/timeline.js';
+import { DirectoryService } from './services/directory.js';
 
 export interface RateLimiters {
   client: RateLimiter;
@@ -25,6 +31,12 @@ export class Homeserver {
   readonly uia: UiaService;
   readonly registrationTokens: RegistrationTokenService;
   readonly rateLimits: RateLimiters;
+  readonly pipeline: RoomPipeline;
+  readonly rooms: RoomService;
+  readonly directory: DirectoryService;
+  readonly formatter: EventFormatter;
+  readonly visibility: Visibility;
+  readonly timeline: Timeline;
   private apps: FastifyInstance[] = [];
 
   private constructor(
@@ -37,6 +49,12 @@ export class Homeserver {
     this.accounts = new AccountService(storage, this.sessions, config.server_name);
     this.uia = new UiaService(storage.uia, config.session.uia_session_lifetime_ms);
     this.registrationTokens = new RegistrationTokenService(storage.registration);
+    this.pipeline = new RoomPipeline(storage.events, { serverName: config.server_name, key: signingKey });
+    this.rooms = new RoomService(storage, this.pipeline, config.server_name);
+    this.directory = new DirectoryService(storage, config.server_name);
+    this.formatter = new EventFormatter(storage);
+    this.visibility = new Visibility(storage);
+    this.timeline = new Timeline(storage, this.visibility, this.formatter);
     const rl = config.rate_limits;
     this.rateLimits = {
       client: new RateLimiter(rl.client, rl.enabled),

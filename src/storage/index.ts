@@ -5,12 +5,20 @@ import { AccountStore } from './accounts.js';
 import { DeviceStore } from './devices.js';
 import { UiaStore } from './uia.js';
 import { RegistrationStore } from './registration.js';
+import { StateStore } from './state.js';
+import { EventStore } from './events.js';
+import { RoomStore } from './rooms.js';
+import { AliasStore } from './aliases.js';
 
 export class Storage {
   readonly accounts: AccountStore;
   readonly devices: DeviceStore;
   readonly uia: UiaStore;
   readonly registration: RegistrationStore;
+  readonly state: StateStore;
+  readonly events: EventStore;
+  readonly rooms: RoomStore;
+  readonly aliases: AliasStore;
 
   constructor(readonly database: Database) {
     const db = database.db;
@@ -18,6 +26,10 @@ export class Storage {
     this.devices = new DeviceStore(db);
     this.uia = new UiaStore(db);
     this.registration = new RegistrationStore(db);
+    this.state = new StateStore(db);
+    this.events = new EventStore(db, this.state);
+    this.rooms = new RoomStore(db);
+    this.aliases = new AliasStore(db);
   }
 
   get engine(): Engine { return this.database.engine; }

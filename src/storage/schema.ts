@@ -1,3 +1,5 @@
+import type { Generated } from 'kysely';
+
 // Table types for Kysely. Booleans are stored as 0/1 integers and timestamps as
 // milliseconds since the epoch in BIGINT columns, the same on both databases.
 
@@ -74,6 +76,46 @@ export interface RegistrationNoncesTable {
   created_ts: number;
 }
 
+export interface RoomsTable {
+  room_id: string;
+  room_version: string;
+  creator: string;
+  is_public: number;
+  created_ts: number;
+  current_state_group: number | null;
+}
+
+export interface EventsTable {
+  nid: Generated<number>;
+  event_id: string;
+  room_id: string;
+  type: string;
+  state_key: string | null;
+  sender: string;
+  depth: number;
+  origin_server_ts: number;
+  json: string;
+  outlier: number;
+  rejected_reason: string | null;
+  soft_failed: number;
+  state_group: number | null;
+  replaces_state: string | null;
+  txn_user_id: string | null;
+  txn_device_id: string | null;
+  txn_id: string | null;
+}
+
+export interface EventEdgesTable { event_nid: number; prev_event_id: string }
+export interface EventAuthTable { event_nid: number; auth_event_id: string }
+export interface ForwardExtremitiesTable { room_id: string; event_id: string }
+export interface StateKeysTable { id: Generated<number>; type: string; state_key: string }
+export interface StateGroupsTable { id: Generated<number>; room_id: string; parent: number | null; chain: number }
+export interface StateGroupDeltasTable { group_id: number; state_key_id: number; event_nid: number | null }
+export interface CurrentStateTable { room_id: string; type: string; state_key: string; event_nid: number; membership: string | null }
+export interface MembershipsTable { room_id: string; user_id: string; membership: string; event_nid: number; forgotten: number }
+export interface RoomAliasesTable { alias: string; room_id: string; creator: string }
+export interface RedactionsTable { redacts: string; redaction_id: string }
+
 export interface Schema {
   users: UsersTable;
   profiles: ProfilesTable;
@@ -84,4 +126,16 @@ export interface Schema {
   uia_sessions: UiaSessionsTable;
   registration_tokens: RegistrationTokensTable;
   registration_nonces: RegistrationNoncesTable;
+  rooms: RoomsTable;
+  events: EventsTable;
+  event_edges: EventEdgesTable;
+  event_auth: EventAuthTable;
+  forward_extremities: ForwardExtremitiesTable;
+  state_keys: StateKeysTable;
+  state_groups: StateGroupsTable;
+  state_group_deltas: StateGroupDeltasTable;
+  current_state: CurrentStateTable;
+  memberships: MembershipsTable;
+  redactions: RedactionsTable;
+  room_aliases: RoomAliasesTable;
 }

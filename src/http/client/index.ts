@@ -7,7 +7,9 @@ import { loginRoutes } from './login.js';
 import { accountRoutes } from './account.js';
 import { deviceRoutes } from './devices.js';
 import { profileRoutes } from './profile.js';
+import { roomRoutes } from './rooms.js';
+import { roomReadRoutes } from './room-read.js';
 
 export function clientRoutes(app: FastifyInstance, hs: Homeserver): void {
-  for (const routes of [versionsRoutes, registrationRoutes, loginRoutes, accountRoutes, deviceRoutes, profileRoutes]) routes(app, hs);
+  for (const routes of [versionsRoutes, registrationRoutes, loginRoutes, accountRoutes, deviceRoutes, profileRoutes, roomRoutes, roomReadRoutes]) routes(app, hs);
 }

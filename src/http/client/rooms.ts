@@ -1,0 +1,136 @@
+// spec: client-server-api "Rooms" (createRoom), "Room membership", "Sending events to a room",
+// "Getting events for a room", "Redactions"
+import type { FastifyInstance } from 'fastify';
+import { Type, type Static } from '@sinclair/typebox';
+import { isValidRoomId } from '../../core/identifiers.js';
+import { MatrixError, forbidden, notFound } from '../../errors.js';
+import type { Homeserver } from '../../homeserver.js';
+import { txnKey } from '../../services/rooms/format.js';
+import { requester } from '../server.js';
+
+const RoomParams = Type.Object({ roomId: Type.String({ minLength: 1, maxLength: 255 }) });
+const Content = Type.Object({}, { additionalProperties: true });
+const Reason = Type.Object({ reason: Type.Optional(Type.String({ maxLength: 2048 })) }, { additionalProperties: true });
+const TargetBody = Type.Object({ user_id: Type.String(), reason: Type.Optional(Type.String({ maxLength: 2048 })) }, { additionalProperties: true });
+
+const CreateRoomBody = Type.Object({
+  visibility: Type.Optional(Type.Union([Type.Literal('public'), Type.Literal('private')])),
+  room_alias_name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+  name: Type.Optional(Type.String()),
+  topic: Type.Optional(Type.String()),
+  invite: Type.Optional(Type.Array(Type.String(), { maxItems: 1000 })),
+  invite_3pid: Type.Optional(Type.Array(Type.Object({}, { additionalProperties: true }), { maxItems: 0 })),
+  room_version: Type.Optional(Type.String({ minLength: 1, maxLength: 32 })),
+  creation_content: Type.Optional(Content),
+  initial_state: Type.Optional(Type.Array(Type.Object({ type: Type.String(), state_key: Type.Optional(Type.String()), content: Content }, { additionalProperties: true }), { maxItems: 100 })),
+  preset: Type.Optional(Type.Union([Type.Literal('private_chat'), Type.Literal('trusted_private_chat'), Type.Literal('public_chat')])),
+  is_direct: Type.Optional(Type.Boolean()),
+  power_level_content_override: Type.Optional(Content),
+}, { additionalProperties: true });
+
+export function checkRoomId(roomId: string): string {
+  if (!isValidRoomId(roomId)) throw new MatrixError('M_INVALID_PARAM', `Invalid room ID ${JSON.stringify(roomId)}`, 400);
+  return roomId;
+}
+
+export function roomRoutes(app: FastifyInstance, hs: Homeserver): void {
+  const auth = { auth: 'user' as const };
+
+  app.post<{ Body: Static<typeof CreateRoomBody> }>('/_matrix/client/v3/createRoom', { schema: { body: CreateRoomBody }, config: auth }, async (req) => {
+    const { userId } = requester(req);
+    const alias = req.body.room_alias_name === undefined ? undefined : `#${req.body.room_alias_name}:${hs.config.server_name}`;
+    if (alias !== undefined) {
+      hs.directory.checkAlias(alias);
+      if (await hs.storage.aliases.get(alias)) throw new MatrixError('M_ROOM_IN_USE', `Room alias ${alias} already exists`, 400);
+    }
+    const { room_id } = await hs.rooms.createRoom(userId, req.body);
+    if (alias !== undefined) await hs.directory.createAlias(alias, room_id, userId);
+    return { room_id };
+  });
+
+  app.get('/_matrix/client/v3/joined_rooms', { config: auth }, async (req) =>
+    ({ joined_rooms: await hs.storage.rooms.roomsWithMembership(requester(req).userId, 'join') }));
+
+  // Joining: by room ID, or by ID or alias.
+  const join = async (userId: string, roomIdOrAlias: string, reason?: string) => {
+    const roomId = roomIdOrAlias.startsWith('#') ? await hs.directory.resolveAlias(roomIdOrAlias) : checkRoomId(roomIdOrAlias);
+    if (!(await hs.storage.events.getRoom(roomId))) throw notFound(`No known servers for ${roomIdOrAlias}`);
+    await hs.rooms.setMembership(roomId, userId, userId, 'join', { reason });
+    return { room_id: roomId };
+  };
+  app.post<{ Params: { roomId: string }; Body: { reason?: string } }>('/_matrix/client/v3/rooms/:roomId/join', {
+    schema: { params: RoomParams, body: Type.Optional(Reason) }, config: { auth: 'user', guest: true },
+  }, async (req) => join(requester(req).userId, req.params.roomId, req.body?.reason));
+  app.post<{ Params: { roomIdOrAlias: string }; Body: { reason?: string } }>('/_matrix/client/v3/join/:roomIdOrAlias', {
+    schema: { params: Type.Object({ roomIdOrAlias: Type.String({ minLength: 1, maxLength: 255 }) }), body: Type.Optional(Reason) }, config: { auth: 'user', guest: true },
+  }, async (req) => join(requester(req).userId, req.params.roomIdOrAlias, req.body?.reason));
+
+  app.post<{ Params: { roomIdOrAlias: string }; Body: { reason?: string } }>('/_matrix/client/v3/knock/:roomIdOrAlias', {
+    schema: { params: Type.Object({ roomIdOrAlias: Type.String({ minLength: 1, maxLength: 255 }) }), body: Type.Optional(Reason) }, config: auth,
+  }, async (req) => {
+    const { userId } = requester(req);
+    const target = req.params.roomIdOrAlias;
+    const roomId = target.startsWith('#') ? await hs.directory.resolveAlias(target) : checkRoomId(target);
+    if (!(await hs.storage.events.getRoom(roomId))) throw notFound(`No known servers for ${target}`);
+    await hs.rooms.setMembership(roomId, userId, userId, 'knock', { reason: req.body?.reason });
+    return { room_id: roomId };
+  });
+
+  app.post<{ Params: { roomId: string }; Body: { reason?: string } }>('/_matrix/client/v3/rooms/:roomId/leave', {
+    schema: { params: RoomParams, body: Type.Optional(Reason) }, config: { auth: 'user', guest: true },
+  }, async (req) => {
+    const { userId } = requester(req);
+    const roomId = checkRoomId(req.params.roomId);
+    const current = await hs.storage.rooms.membership(roomId, userId);
+    if (current === undefined || current === 'leave') throw forbidden(`You are not in ${roomId}`);
+    await hs.rooms.setMembership(roomId, userId, userId, 'leave', { reason: req.body?.reason });
+    return {};
+  });
+
+  app.post<{ Params: { roomId: string } }>('/_matrix/client/v3/rooms/:roomId/forget', { schema: { params: RoomParams }, config: auth }, async (req) => {
+    const { userId } = requester(req);
+    const roomId = checkRoomId(req.params.roomId);
+    const m = await hs.storage.rooms.membership(roomId, userId);
+    if (m === 'join' || m === 'invite' || m === 'knock') throw new MatrixError('M_UNKNOWN', 'You must leave the room before forgetting it', 400);
+    if (m !== undefined) await hs.storage.rooms.forget(roomId, userId);
+    return {};
+  });
+
+  const targeted = (path: string, membership: 'invite' | 'leave' | 'ban', check?: (current: string | undefined) => void) =>
+    app.post<{ Params: { roomId: string }; Body: Static<typeof TargetBody> }>(`/_matrix/client/v3/rooms/:roomId/${path}`, {
+      schema: { params: RoomParams, body: TargetBody }, config: auth,
+    }, async (req) => {
+      const { userId } = requester(req);
+      const roomId = checkRoomId(req.params.roomId);
+      check?.(await hs.storage.rooms.membership(roomId, req.body.user_id));
+      await hs.rooms.setMembership(roomId, userId, req.body.user_id, membership, { reason: req.body.reason });
+      return {};
+    });
+  targeted('invite', 'invite');
+  targeted('kick', 'leave', (m) => { if (m !== 'join' && m !== 'invite' && m !== 'knock') throw forbidden('The user is not in the room'); });
+  targeted('ban', 'ban');
+  targeted('unban', 'leave', (m) => { if (m !== 'ban') throw forbidden('The user is not banned'); });
+
+  app.put<{ Params: { roomId: string; eventType: string; txnId: string }; Body: Record<string, unknown> }>('/_matrix/client/v3/rooms/:roomId/send/:eventType/:txnId', {
+    schema: { params: Type.Object({ roomId: Type.String(), eventType: Type.String({ minLength: 1, maxLength: 255 }), txnId: Type.String({ minLength: 1, maxLength: 255 }) }), body: Content },
+    config: { auth: 'user', guest: true },
+  }, async (req) => {
+    const r = requester(req);
+    const roomId = checkRoomId(req.params.roomId);
+    const { eventType, txnId } = req.params;
+    const stored = await hs.rooms.send(roomId, r.userId, eventType, req.body as never,
+      { userId: r.userId, deviceId: r.deviceId, txnId: txnKey(`send/${roomId}/${eventType}`, txnId) });
+    return { event_id: stored.event.event_id };
+  });
+
+  app.put<{ Params: { roomId: string; eventId: string; txnId: string }; Body: { reason?: string } }>('/_matrix/client/v3/rooms/:roomId/redact/:eventId/:txnId', {
+    schema: { params: Type.Object({ roomId: Type.String(), eventId: Type.String({ minLength: 1, maxLength: 255 }), txnId: Type.String({ minLength: 1, maxLength: 255 }) }), body: Type.Optional(Reason) },
+    config: auth,
+  }, async (req) => {
+    const r = requester(req);
+    const roomId = checkRoomId(req.params.roomId);
+    const stored = await hs.rooms.redact(roomId, r.userId, req.params.eventId, req.body?.reason,
+      { userId: r.userId, deviceId: r.deviceId, txnId: txnKey(`redact/${roomId}/${req.params.eventId}`, req.params.txnId) });
+    return { event_id: stored.event.event_id };
+  });
+}

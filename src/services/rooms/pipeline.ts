@@ -1,0 +1,149 @@
+// The event persistence pipeline for events this server creates: build → authorise against
+// the state the event will be applied to → persist event, edges and state in one transaction
+// → update current state and forward extremities → tell the listeners.
+// spec: server-server-api "Checks performed on receipt of a PDU" (the same checks, locally)
+import { randomBytes } from 'node:crypto';
+import { authTypesForEvent, authorizeEvent } from '../../core/auth.js';
+import { buildEvent, type EventSigner } from '../../core/events.js';
+import { stateKey, type JsonObject, type RoomEvent, type StateKey } from '../../core/pdu.js';
+import { getRoomVersion, type RoomVersion } from '../../core/room-versions.js';
+import { MatrixError, forbidden } from '../../errors.js';
+import type { EventStore, StoredEvent } from '../../storage/events.js';
+import type { NidStateMap } from '../../storage/state.js';
+import { KeyedMutex } from '../keyed-mutex.js';
+
+export interface LocalEventRequest {
+  type: string;
+  state_key?: string;
+  sender: string;
+  content: JsonObject;
+  redacts?: string;
+  txn?: { userId: string; deviceId: string; txnId: string };
+}
+
+export type PersistedListener = (stored: StoredEvent) => void;
+
+/** At most this many forward extremities become prev_events of a new event (spec recommends a few). */
+const MAX_PREV_EVENTS = 10;
+
+export class RoomPipeline {
+  private readonly locks = new KeyedMutex();
+  private readonly listeners: PersistedListener[] = [];
+
+  constructor(
+    private readonly events: EventStore,
+    private readonly signer: EventSigner,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  onPersisted(l: PersistedListener): void {
+    this.listeners.push(l);
+  }
+
+  /** Creates a room with its m.room.create event; returns the room ID. */
+  async createRoom(version: RoomVersion, creator: string, content: JsonObject): Promise<StoredEvent> {
+    const template = {
+      type: 'm.room.create', state_key: '', sender: creator, content,
+      prev_events: [], auth_events: [], depth: 1, origin_server_ts: this.now(),
+      ...(version.roomIdIsCreateEventHash ? {} : { room_id: `!${randomBytes(12).toString('base64url').replace(/[-_]/g, 'x')}:${this.signer.serverName}` }),
+    };
+    const built = buildEvent(template, version, this.signer, randomBytes(16));
+    if (!built.ok) throw new MatrixError('M_BAD_JSON', built.reason, 400);
+    const verdict = authorizeEvent(version, built.value, new Map());
+    if (!verdict.ok) throw new MatrixError('M_BAD_JSON', `Invalid create event: ${verdict.reason}`, 400);
+    const ev = built.value;
+    return this.locks.run(ev.room_id, async () => {
+      const nid = await this.events.persist(
+        { event: ev, rejectedReason: null, softFailed: false, stateAfter: { state: new Map(), parent: null }, stateGroupBefore: null, replacesState: null, txn: null },
+        { extremities: [ev.event_id], group: 'self', state: new Map(), previous: new Map() },
+        { roomId: ev.room_id, roomVersion: version.id, creator, now: this.now() },
+      );
+      return this.announce(nid, ev);
+    });
+  }
+
+  /** Builds, authorises and persists one event in a room; throws M_FORBIDDEN if the rules forbid it. */
+  async send(roomId: string, req: LocalEventRequest): Promise<StoredEvent> {
+    // PostgreSQL text cannot hold NUL; no legitimate event type or state key needs one.
+    if (req.type.includes('\u0000') || req.state_key?.includes('\u0000')) {
+      throw new MatrixError('M_INVALID_PARAM', 'Event types and state keys may not contain NUL', 400);
+    }
+    return this.locks.run(roomId, async () => {
+      if (req.txn) {
+        const existing = await this.events.findTxn(req.txn.userId, req.txn.deviceId, req.txn.txnId);
+        if (existing) return (await this.events.getEvent(existing)) as StoredEvent;
+      }
+      const room = await this.events.getRoom(roomId);
+      if (!room) throw new MatrixError('M_NOT_FOUND', 'Unknown room', 404);
+      const version = getRoomVersion(room.roomVersion);
+      if (!version) throw new MatrixError('M_UNSUPPORTED_ROOM_VERSION', `Room version ${room.roomVersion} is not supported`, 400);
+
+      const extremities = await this.events.forwardExtremities(roomId);
+      const prevs = [...(await this.events.getEvents(extremities)).values()]
+        .sort((a, b) => b.event.depth - a.event.depth).slice(0, MAX_PREV_EVENTS);
+      const depth = Math.min(Number.MAX_SAFE_INTEGER, Math.max(0, ...prevs.map((p) => p.event.depth)) + 1);
+      const current = await this.events.currentState(roomId);
+      const draft = { ...req, room_id: roomId } as unknown as RoomEvent;
+      const authKeys = authTypesForEvent(version, draft).map(([t, k]) => stateKey(t, k));
+      const authState = await this.loadState(current, [...authKeys, stateKey('m.room.create', '')]);
+      const authEventIds = authKeys.map((k) => authState.get(k)?.event_id).filter((id): id is string => id !== undefined);
+
+      const built = buildEvent({
+        type: req.type, state_key: req.state_key, sender: req.sender, content: req.content, room_id: roomId,
+        prev_events: prevs.map((p) => (version.eventReferencesWithHashes ? [p.event.event_id, p.event.hashes] : p.event.event_id)) as RoomEvent['prev_events'],
+        auth_events: (version.eventReferencesWithHashes
+          ? authEventIds.map((id) => [id, authState.get(authKeyOf(authState, id))!.hashes])
+          : authEventIds) as RoomEvent['auth_events'],
+        depth, origin_server_ts: this.now(), redacts: req.redacts,
+      }, version, this.signer, randomBytes(16));
+      if (!built.ok) {
+        const tooLarge = /65,?536|too large|size/i.test(built.reason);
+        throw new MatrixError(tooLarge ? 'M_TOO_LARGE' : 'M_BAD_JSON', built.reason, tooLarge ? 413 : 400);
+      }
+      const ev = built.value;
+      const verdict = authorizeEvent(version, ev, authState);
+      if (!verdict.ok) throw forbidden(verdict.reason);
+
+      const key = ev.state_key === undefined ? undefined : stateKey(ev.type, ev.state_key);
+      const replaced = key === undefined ? undefined : current.get(key);
+      const replacesState = replaced === undefined ? null : (await this.events.getEventsByNid([replaced])).get(replaced)?.event.event_id ?? null;
+      const remaining = extremities.filter((id) => !prevs.some((p) => p.event.event_id === id));
+      const nid = await this.events.persist(
+        {
+          event: ev, rejectedReason: null, softFailed: false,
+          stateAfter: key === undefined ? null : { state: current, parent: room.currentStateGroup },
+          stateGroupBefore: room.currentStateGroup, replacesState, txn: req.txn ?? null,
+        },
+        { extremities: [...remaining, ev.event_id], group: key === undefined ? room.currentStateGroup ?? 'self' : 'self', state: current, previous: current },
+      );
+      return this.announce(nid, ev);
+    });
+  }
+
+  /** The events of `keys` in a state map. */
+  async loadState(state: NidStateMap, keys: Iterable<StateKey>): Promise<Map<StateKey, RoomEvent>> {
+    const wanted = new Map<number, StateKey>();
+    for (const k of keys) {
+      const nid = state.get(k);
+      if (nid !== undefined) wanted.set(nid, k);
+    }
+    const loaded = await this.events.getEventsByNid(wanted.keys());
+    const out = new Map<StateKey, RoomEvent>();
+    for (const [nid, k] of wanted) {
+      const e = loaded.get(nid);
+      if (e) out.set(k, e.event);
+    }
+    return out;
+  }
+
+  private async announce(nid: number, ev: RoomEvent): Promise<StoredEvent> {
+    const stored = (await this.events.getEventsByNid([nid])).get(nid) as StoredEvent;
+    for (const l of this.listeners) l(stored);
+    return stored;
+  }
+}
+
+function authKeyOf(state: Map<StateKey, RoomEvent>, eventId: string): StateKey {
+  for (const [k, e] of state) if (e.event_id === eventId) return k;
+  throw new Error(`auth event ${eventId} not in state`);
+}

@@ -1,0 +1,175 @@
+// Room behaviour for clients: creating rooms, membership changes, sending messages and
+// state, redactions. Each action builds one event and hands it to the pipeline.
+// spec: client-server-api "Rooms" (createRoom), "Room membership", "Sending events to a room"
+import { isValidUserId } from '../../core/identifiers.js';
+import { stateKey, type JsonObject } from '../../core/pdu.js';
+import { DEFAULT_ROOM_VERSION, getRoomVersion } from '../../core/room-versions.js';
+import { MatrixError, forbidden, notFound } from '../../errors.js';
+import type { Storage } from '../../storage/index.js';
+import type { StoredEvent } from '../../storage/events.js';
+import type { RoomPipeline } from './pipeline.js';
+
+export type Preset = 'private_chat' | 'trusted_private_chat' | 'public_chat';
+
+export interface CreateRoomRequest {
+  visibility?: 'public' | 'private';
+  room_alias_name?: string;
+  name?: string;
+  topic?: string;
+  invite?: string[];
+  room_version?: string;
+  creation_content?: JsonObject;
+  initial_state?: Array<{ type: string; state_key?: string; content: JsonObject }>;
+  preset?: Preset;
+  is_direct?: boolean;
+  power_level_content_override?: JsonObject;
+}
+
+const PRESETS: Record<Preset, { join_rule: string; history_visibility: string; guest_access: string }> = {
+  private_chat: { join_rule: 'invite', history_visibility: 'shared', guest_access: 'can_join' },
+  trusted_private_chat: { join_rule: 'invite', history_visibility: 'shared', guest_access: 'can_join' },
+  public_chat: { join_rule: 'public', history_visibility: 'shared', guest_access: 'forbidden' },
+};
+
+export type Membership = 'join' | 'invite' | 'leave' | 'ban' | 'knock';
+
+export class RoomService {
+  constructor(
+    private readonly storage: Storage,
+    readonly pipeline: RoomPipeline,
+    private readonly serverName: string,
+  ) {}
+
+  /** spec: POST /createRoom, the events in the order the spec lists them. */
+  async createRoom(creator: string, req: CreateRoomRequest): Promise<{ room_id: string; aliasToCreate?: string }> {
+    const versionId = req.room_version ?? DEFAULT_ROOM_VERSION;
+    const version = getRoomVersion(versionId);
+    if (!version) throw new MatrixError('M_UNSUPPORTED_ROOM_VERSION', `Room version ${versionId} is not supported`, 400);
+    const preset = req.preset ?? (req.visibility === 'public' ? 'public_chat' : 'private_chat');
+    const invitees = [...new Set(req.invite ?? [])];
+    for (const u of invitees) {
+      if (!isValidUserId(u, { historical: true })) throw new MatrixError('M_INVALID_PARAM', `Invalid user ID in invite: ${u}`, 400);
+    }
+
+    const createContent: JsonObject = { ...(req.creation_content ?? {}), room_version: version.id };
+    if (version.implicitRoomCreator) delete createContent.creator;
+    else createContent.creator = creator;
+    if (version.privilegedCreators && preset === 'trusted_private_chat') {
+      const extra = Array.isArray(createContent.additional_creators) ? createContent.additional_creators : [];
+      createContent.additional_creators = [...new Set([...extra, ...invitees])] as JsonObject[string];
+    }
+    const create = await this.pipeline.createRoom(version, creator, createContent);
+    const roomId = create.event.room_id;
+    const send = (type: string, state_key: string, content: JsonObject) =>
+      this.pipeline.send(roomId, { type, state_key, sender: creator, content });
+
+    await send('m.room.member', creator, { membership: 'join', ...(await this.profileContent(creator)) });
+
+    const users: Record<string, number> = {};
+    if (!version.privilegedCreators) {
+      users[creator] = 100;
+      if (preset === 'trusted_private_chat') for (const u of invitees) users[u] = 100;
+    }
+    const powerLevels: JsonObject = {
+      users,
+      users_default: 0,
+      events: {
+        'm.room.name': 50,
+        'm.room.power_levels': 100,
+        'm.room.history_visibility': 100,
+        'm.room.canonical_alias': 50,
+        'm.room.avatar': 50,
+        // spec: createRoom step 3: in v12 the tombstone level must be above state_default's 100.
+        'm.room.tombstone': version.privilegedCreators ? 150 : 100,
+        'm.room.server_acl': 100,
+        'm.room.encryption': 100,
+      },
+      events_default: 0,
+      state_default: 50,
+      ban: 50,
+      kick: 50,
+      redact: 50,
+      invite: 0,
+      ...(req.power_level_content_override ?? {}),
+    };
+    await send('m.room.power_levels', '', powerLevels);
+
+    let aliasToCreate: string | undefined;
+    if (req.room_alias_name !== undefined) {
+      aliasToCreate = `#${req.room_alias_name}:${this.serverName}`;
+      await send('m.room.canonical_alias', '', { alias: aliasToCreate });
+    }
+
+    const p = PRESETS[preset];
+    const initial = new Map((req.initial_state ?? []).map((s) => [stateKey(s.type, s.state_key ?? ''), s]));
+    if (!initial.has(stateKey('m.room.join_rules', ''))) await send('m.room.join_rules', '', { join_rule: p.join_rule });
+    if (!initial.has(stateKey('m.room.history_visibility', ''))) await send('m.room.history_visibility', '', { history_visibility: p.history_visibility });
+    if (!initial.has(stateKey('m.room.guest_access', ''))) await send('m.room.guest_access', '', { guest_access: p.guest_access });
+    for (const s of req.initial_state ?? []) {
+      if ((s.type === 'm.room.name' && req.name !== undefined) || (s.type === 'm.room.topic' && req.topic !== undefined)) continue;
+      await send(s.type, s.state_key ?? '', s.content);
+    }
+    if (req.name !== undefined) await send('m.room.name', '', { name: req.name });
+    if (req.topic !== undefined) {
+      await send('m.room.topic', '', { topic: req.topic, 'm.topic': [{ mimetype: 'text/plain', body: req.topic }] } as JsonObject);
+    }
+    for (const u of invitees) {
+      await this.pipeline.send(roomId, {
+        type: 'm.room.member', state_key: u, sender: creator,
+        content: { membership: 'invite', ...(req.is_direct ? { is_direct: true } : {}), ...(await this.profileContent(u)) },
+      });
+    }
+    if (req.visibility === 'public') await this.storage.events.setRoomPublic(roomId, true);
+    return { room_id: roomId, aliasToCreate };
+  }
+
+  /** Changes `target`'s membership, sent by `sender` (spec: "Room membership"). */
+  async setMembership(roomId: string, sender: string, target: string, membership: Membership, extra: { reason?: string; content?: JsonObject } = {}): Promise<StoredEvent> {
+    if (!isValidUserId(target, { historical: true })) throw new MatrixError('M_INVALID_PARAM', `Invalid user ID ${target}`, 400);
+    await this.requireRoom(roomId);
+    const content: JsonObject = { ...(extra.content ?? {}), membership };
+    if (extra.reason !== undefined) content.reason = extra.reason;
+    if ((membership === 'join' || membership === 'invite' || membership === 'knock') && target.endsWith(`:${this.serverName}`)) {
+      Object.assign(content, await this.profileContent(target), extra.content ?? {});
+      content.membership = membership;
+    }
+    return this.pipeline.send(roomId, { type: 'm.room.member', state_key: target, sender, content });
+  }
+
+  async send(roomId: string, sender: string, type: string, content: JsonObject, txn?: { userId: string; deviceId: string; txnId: string }): Promise<StoredEvent> {
+    await this.requireRoom(roomId);
+    return this.pipeline.send(roomId, { type, sender, content, txn });
+  }
+
+  async setState(roomId: string, sender: string, type: string, key: string, content: JsonObject): Promise<StoredEvent> {
+    await this.requireRoom(roomId);
+    return this.pipeline.send(roomId, { type, state_key: key, sender, content });
+  }
+
+  async redact(roomId: string, sender: string, eventId: string, reason: string | undefined, txn?: { userId: string; deviceId: string; txnId: string }): Promise<StoredEvent> {
+    await this.requireRoom(roomId);
+    const target = await this.storage.events.getEvent(eventId);
+    if (!target || target.event.room_id !== roomId) throw notFound('Event not found');
+    return this.pipeline.send(roomId, { type: 'm.room.redaction', sender, content: reason === undefined ? {} : { reason }, redacts: eventId, txn });
+  }
+
+  async membershipOf(roomId: string, userId: string): Promise<string | undefined> {
+    return this.storage.rooms.membership(roomId, userId);
+  }
+
+  async requireJoined(roomId: string, userId: string): Promise<void> {
+    if ((await this.storage.rooms.membership(roomId, userId)) !== 'join') throw forbidden(`You are not joined to ${roomId}`);
+  }
+
+  private async requireRoom(roomId: string): Promise<void> {
+    if (!(await this.storage.events.getRoom(roomId))) throw notFound(`Unknown room ${roomId}`);
+  }
+
+  private async profileContent(userId: string): Promise<JsonObject> {
+    const p = await this.storage.accounts.getProfile(userId);
+    const out: JsonObject = {};
+    if (p?.displayname) out.displayname = p.displayname;
+    if (p?.avatar_url) out.avatar_url = p.avatar_url;
+    return out;
+  }
+}

@@ -1,0 +1,54 @@
+// History visibility: whether a user may see an event.
+// spec: client-server-api "History visibility"
+import { stateKey } from '../../core/pdu.js';
+import type { StoredEvent } from '../../storage/events.js';
+import type { Storage } from '../../storage/index.js';
+
+const HISTORY_KEY = stateKey('m.room.history_visibility', '');
+
+export class Visibility {
+  constructor(private readonly storage: Storage) {}
+
+  /** The events of `events` (one room) that `userId` may see, in the same order. */
+  async filter(userId: string, roomId: string, events: StoredEvent[]): Promise<StoredEvent[]> {
+    if (events.length === 0) return events;
+    const currentlyJoined = (await this.storage.rooms.membership(roomId, userId)) === 'join';
+    const memberKey = stateKey('m.room.member', userId);
+    const byGroup = new Map<number, { membership: string | undefined; visibility: string }>();
+    const out: StoredEvent[] = [];
+    for (const s of events) {
+      // A user always sees their own membership events.
+      if (s.event.type === 'm.room.member' && s.event.state_key === userId) {
+        out.push(s);
+        continue;
+      }
+      if (s.stateGroup === null) continue;
+      let at = byGroup.get(s.stateGroup);
+      if (!at) {
+        const state = await this.storage.state.loadGroup(s.stateGroup);
+        const nids = [state.get(memberKey), state.get(HISTORY_KEY)].filter((n): n is number => n !== undefined);
+        const loaded = await this.storage.events.getEventsByNid(nids);
+        const member = state.get(memberKey) === undefined ? undefined : loaded.get(state.get(memberKey) as number);
+        const hist = state.get(HISTORY_KEY) === undefined ? undefined : loaded.get(state.get(HISTORY_KEY) as number);
+        const visibility = typeof hist?.event.content.history_visibility === 'string' ? hist.event.content.history_visibility : 'shared';
+        at = { membership: member?.event.content.membership as string | undefined, visibility };
+        byGroup.set(s.stateGroup, at);
+      }
+      if (isVisible(at.visibility, at.membership, currentlyJoined)) out.push(s);
+    }
+    return out;
+  }
+}
+
+/** spec: "History visibility" — the rules for world_readable, shared, invited and joined. */
+export function isVisible(visibility: string, membershipAtEvent: string | undefined, currentlyJoined: boolean): boolean {
+  switch (visibility) {
+    case 'world_readable': return true;
+    case 'invited': return membershipAtEvent === 'join' || membershipAtEvent === 'invite';
+    case 'joined': return membershipAtEvent === 'join';
+    case 'shared':
+    default:
+      // Unknown values are treated as shared (spec: clients and servers SHOULD).
+      return membershipAtEvent === 'join' || currentlyJoined;
+  }
+}

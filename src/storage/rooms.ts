@@ -1,0 +1,81 @@
+// Read-side room queries: memberships, members, and pages of a room's timeline.
+import type { DB } from './database.js';
+
+export interface TimelineQuery {
+  roomId: string;
+  /** Exclusive bound: events strictly after (dir f) or before (dir b) this nid. */
+  from: number;
+  dir: 'b' | 'f';
+  limit: number;
+  /** Exclusive far bound, if any. */
+  to?: number;
+  types?: string[];
+  notTypes?: string[];
+  senders?: string[];
+  notSenders?: string[];
+}
+
+export class RoomStore {
+  constructor(private readonly db: DB) {}
+
+  async membership(roomId: string, userId: string): Promise<string | undefined> {
+    const r = await this.db.selectFrom('memberships').select('membership').where('room_id', '=', roomId).where('user_id', '=', userId).executeTakeFirst();
+    return r?.membership;
+  }
+
+  async membershipRow(roomId: string, userId: string): Promise<{ membership: string; eventNid: number; forgotten: boolean } | undefined> {
+    const r = await this.db.selectFrom('memberships').select(['membership', 'event_nid', 'forgotten']).where('room_id', '=', roomId).where('user_id', '=', userId).executeTakeFirst();
+    return r && { membership: r.membership, eventNid: Number(r.event_nid), forgotten: r.forgotten === 1 };
+  }
+
+  async roomsWithMembership(userId: string, membership: string): Promise<string[]> {
+    const rows = await this.db.selectFrom('memberships').select('room_id').where('user_id', '=', userId).where('membership', '=', membership).orderBy('room_id').execute();
+    return rows.map((r) => r.room_id);
+  }
+
+  /** Current members' member-event nids, filtered by membership. */
+  async memberEventNids(roomId: string, opts: { membership?: string; notMembership?: string } = {}): Promise<number[]> {
+    let q = this.db.selectFrom('current_state').select('event_nid').where('room_id', '=', roomId).where('type', '=', 'm.room.member');
+    if (opts.membership) q = q.where('membership', '=', opts.membership);
+    if (opts.notMembership) q = q.where('membership', '!=', opts.notMembership);
+    return (await q.orderBy('state_key').execute()).map((r) => Number(r.event_nid));
+  }
+
+  async joinedMemberIds(roomId: string): Promise<string[]> {
+    const rows = await this.db.selectFrom('memberships').select('user_id').where('room_id', '=', roomId).where('membership', '=', 'join').orderBy('user_id').execute();
+    return rows.map((r) => r.user_id);
+  }
+
+  async forget(roomId: string, userId: string): Promise<void> {
+    await this.db.updateTable('memberships').set({ forgotten: 1 }).where('room_id', '=', roomId).where('user_id', '=', userId).execute();
+  }
+
+  /** Event nids of one page of a room's timeline (accepted, not soft-failed events), in `dir` order. */
+  async timeline(q: TimelineQuery): Promise<number[]> {
+    let sel = this.db.selectFrom('events').select('nid')
+      .where('room_id', '=', q.roomId).where('outlier', '=', 0).where('rejected_reason', 'is', null).where('soft_failed', '=', 0);
+    sel = q.dir === 'b' ? sel.where('nid', '<', q.from) : sel.where('nid', '>', q.from);
+    if (q.to !== undefined) sel = q.dir === 'b' ? sel.where('nid', '>', q.to) : sel.where('nid', '<', q.to);
+    if (q.types?.length) sel = sel.where('type', 'in', q.types);
+    if (q.notTypes?.length) sel = sel.where('type', 'not in', q.notTypes);
+    if (q.senders?.length) sel = sel.where('sender', 'in', q.senders);
+    if (q.notSenders?.length) sel = sel.where('sender', 'not in', q.notSenders);
+    const rows = await sel.orderBy('nid', q.dir === 'b' ? 'desc' : 'asc').limit(q.limit).execute();
+    return rows.map((r) => Number(r.nid));
+  }
+
+  /** The highest event position in the room-events stream. */
+  async maxStreamPosition(): Promise<number> {
+    const r = await this.db.selectFrom('events').select((eb) => eb.fn.max('nid').as('max')).executeTakeFirst();
+    return Number(r?.max ?? 0);
+  }
+
+  async redactionsOf(eventIds: string[]): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    for (let i = 0; i < eventIds.length; i += 500) {
+      const rows = await this.db.selectFrom('redactions').select(['redacts', 'redaction_id']).where('redacts', 'in', eventIds.slice(i, i + 500)).execute();
+      for (const r of rows) if (!out.has(r.redacts)) out.set(r.redacts, r.redaction_id);
+    }
+    return out;
+  }
+}
