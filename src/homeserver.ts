@@ -18,6 +18,7 @@ import { EventFormatter } from './services/rooms/format.js';
 import { Visibility } from './services/rooms/visibility.js';
 import { Timeline } from './services/rooms/timeline.js';
 import { DirectoryService } from './services/directory.js';
+import { Notifier } from './services/notifier.js';
 
 export interface RateLimiters {
   client: RateLimiter;
@@ -37,6 +38,7 @@ export class Homeserver {
   readonly formatter: EventFormatter;
   readonly visibility: Visibility;
   readonly timeline: Timeline;
+  readonly notifier = new Notifier();
   private apps: FastifyInstance[] = [];
 
   private constructor(
@@ -55,6 +57,7 @@ export class Homeserver {
     this.formatter = new EventFormatter(storage);
     this.visibility = new Visibility(storage);
     this.timeline = new Timeline(storage, this.visibility, this.formatter);
+    this.pipeline.onPersisted((s) => this.notifier.notify({ stream: 'events', position: s.nid, rooms: [s.event.room_id], ...(s.event.type === 'm.room.member' && s.event.state_key ? { users: [s.event.state_key] } : {}) }));
     const rl = config.rate_limits;
     this.rateLimits = {
       client: new RateLimiter(rl.client, rl.enabled),
