@@ -17,6 +17,7 @@ import { RoomService } from './services/rooms/rooms.js';
 import { EventFormatter } from './services/rooms/format.js';
 import { Visibility } from './services/rooms/visibility.js';
 import { Timeline } from './services/rooms/timeline.js';
+import { RoomUpgrader } from './services/rooms/upgrade.js';
 import { DirectoryService } from './services/directory.js';
 import { Notifier } from './services/notifier.js';
 
@@ -38,6 +39,7 @@ export class Homeserver {
   readonly formatter: EventFormatter;
   readonly visibility: Visibility;
   readonly timeline: Timeline;
+  readonly upgrader: RoomUpgrader;
   readonly notifier = new Notifier();
   private apps: FastifyInstance[] = [];
 
@@ -57,6 +59,7 @@ export class Homeserver {
     this.formatter = new EventFormatter(storage);
     this.visibility = new Visibility(storage);
     this.timeline = new Timeline(storage, this.visibility, this.formatter);
+    this.upgrader = new RoomUpgrader(storage, this.pipeline);
     this.pipeline.onPersisted((s) => this.notifier.notify({ stream: 'events', position: s.nid, rooms: [s.event.room_id], ...(s.event.type === 'm.room.member' && s.event.state_key ? { users: [s.event.state_key] } : {}) }));
     const rl = config.rate_limits;
     this.rateLimits = {

@@ -16,12 +16,18 @@ export class AliasStore {
     return r && { roomId: r.room_id, creator: r.creator };
   }
 
-  async delete(alias: string): Promise<void> {
-    await this.db.deleteFrom('room_aliases').where('alias', '=', alias).execute();
+  /** Removes the alias; returns the room it pointed to, or undefined if it did not exist. */
+  async delete(alias: string): Promise<string | undefined> {
+    const r = await this.db.deleteFrom('room_aliases').where('alias', '=', alias).returning('room_id').executeTakeFirst();
+    return r?.room_id;
   }
 
   async forRoom(roomId: string): Promise<string[]> {
     const rows = await this.db.selectFrom('room_aliases').select('alias').where('room_id', '=', roomId).orderBy('alias').execute();
     return rows.map((r) => r.alias);
+  }
+
+  async moveRoom(fromRoomId: string, toRoomId: string): Promise<void> {
+    await this.db.updateTable('room_aliases').set({ room_id: toRoomId }).where('room_id', '=', fromRoomId).execute();
   }
 }

@@ -78,4 +78,20 @@ export class RoomStore {
     }
     return out;
   }
+
+  /** The closest accepted event at or after (dir f) / at or before (dir b) a timestamp. */
+  async eventNearTimestamp(roomId: string, ts: number, dir: 'f' | 'b'): Promise<number | undefined> {
+    let q = this.db.selectFrom('events').select('nid')
+      .where('room_id', '=', roomId).where('outlier', '=', 0).where('rejected_reason', 'is', null).where('soft_failed', '=', 0);
+    q = dir === 'f' ? q.where('origin_server_ts', '>=', ts).orderBy('origin_server_ts', 'asc') : q.where('origin_server_ts', '<=', ts).orderBy('origin_server_ts', 'desc');
+    const r = await q.orderBy('nid', dir === 'f' ? 'asc' : 'desc').limit(1).executeTakeFirst();
+    return r === undefined ? undefined : Number(r.nid);
+  }
+
+  async insertReport(r: { reporter: string; roomId?: string; eventId?: string; userId?: string; reason?: string; score?: number; now: number }): Promise<void> {
+    await this.db.insertInto('reports').values({
+      reporter: r.reporter, room_id: r.roomId ?? null, event_id: r.eventId ?? null, user_id: r.userId ?? null,
+      reason: r.reason ?? null, score: r.score ?? null, created_ts: r.now,
+    }).execute();
+  }
 }

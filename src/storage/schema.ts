@@ -114,6 +114,7 @@ export interface StateGroupDeltasTable { group_id: number; state_key_id: number;
 export interface CurrentStateTable { room_id: string; type: string; state_key: string; event_nid: number; membership: string | null }
 export interface MembershipsTable { room_id: string; user_id: string; membership: string; event_nid: number; forgotten: number }
 export interface RoomAliasesTable { alias: string; room_id: string; creator: string }
+export interface ReportsTable { id: Generated<number>; reporter: string; room_id: string | null; event_id: string | null; user_id: string | null; reason: string | null; score: number | null; created_ts: number }
 export interface RedactionsTable { redacts: string; redaction_id: string }
 
 export interface Schema {
@@ -138,4 +139,5 @@ export interface Schema {
   memberships: MembershipsTable;
   redactions: RedactionsTable;
   room_aliases: RoomAliasesTable;
+  reports: ReportsTable;
 }

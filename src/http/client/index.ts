@@ -9,7 +9,8 @@ import { deviceRoutes } from './devices.js';
 import { profileRoutes } from './profile.js';
 import { roomRoutes } from './rooms.js';
 import { roomReadRoutes } from './room-read.js';
+import { roomExtraRoutes } from './room-extras.js';
 
 export function clientRoutes(app: FastifyInstance, hs: Homeserver): void {
-  for (const routes of [versionsRoutes, registrationRoutes, loginRoutes, accountRoutes, deviceRoutes, profileRoutes, roomRoutes, roomReadRoutes]) routes(app, hs);
+  for (const routes of [versionsRoutes, registrationRoutes, loginRoutes, accountRoutes, deviceRoutes, profileRoutes, roomRoutes, roomReadRoutes, roomExtraRoutes]) routes(app, hs);
 }

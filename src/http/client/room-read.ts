@@ -6,9 +6,10 @@ import { MatrixError, forbidden, notFound } from '../../errors.js';
 import type { Homeserver } from '../../homeserver.js';
 import type { StoredEvent } from '../../storage/events.js';
 import type { NidStateMap } from '../../storage/state.js';
-import { parseStreamToken, type EventFilter } from '../../services/rooms/timeline.js';
+import { parseStreamToken } from '../../services/rooms/timeline.js';
 import { requester } from '../server.js';
 import { checkRoomId } from './rooms.js';
+import { parseFilterParam } from './room-extras.js';
 
 const RoomParams = Type.Object({ roomId: Type.String({ minLength: 1, maxLength: 255 }) });
 const StateParams = Type.Object({ roomId: Type.String(), eventType: Type.String({ minLength: 1, maxLength: 255 }), stateKey: Type.Optional(Type.String({ maxLength: 255 })) });
@@ -129,11 +130,7 @@ export function roomReadRoutes(app: FastifyInstance, hs: Homeserver): void {
     const r = requester(req);
     const roomId = checkRoomId(req.params.roomId);
     await readableState(r.userId, roomId);
-    let filter: EventFilter | undefined;
-    if (req.query.filter !== undefined) {
-      try { filter = JSON.parse(req.query.filter) as EventFilter; } catch { throw new MatrixError('M_INVALID_PARAM', '`filter` is not JSON', 400); }
-      if (typeof filter !== 'object' || filter === null || Array.isArray(filter)) throw new MatrixError('M_INVALID_PARAM', '`filter` must be an object', 400);
-    }
+    const filter = parseFilterParam(req.query.filter);
     return hs.timeline.messages(r, roomId, {
       from: req.query.from, to: req.query.to, dir: req.query.dir ?? 'b', limit: req.query.limit === undefined ? 10 : Number(req.query.limit), filter,
     });

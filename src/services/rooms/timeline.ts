@@ -32,35 +32,81 @@ export class Timeline {
     const from = q.from !== undefined ? parseStreamToken(q.from) : q.dir === 'b' ? (await this.storage.rooms.maxStreamPosition()) + 1 : 0;
     const to = q.to !== undefined ? parseStreamToken(q.to) : undefined;
     const limit = Math.max(0, Math.min(q.filter?.limit ?? q.limit, 1000));
-    const collected: StoredEvent[] = [];
+    const page = await this.page(viewer, roomId, from, q.dir, limit, q.filter, to);
+    const chunk = await this.formatter.format(page.chunk, viewer);
+    return { chunk, start: q.from ?? streamToken(from), ...(page.exhausted ? {} : { end: streamToken(page.last) }) };
+  }
+
+  /** One event, if it is in this room and visible to the user. */
+  async event(viewer: Viewer, roomId: string, eventId: string): Promise<ClientEvent> {
+    const [formatted] = await this.formatter.format([await this.visibleEvent(viewer, roomId, eventId)], viewer);
+    return formatted;
+  }
+
+  /**
+   * spec: GET /rooms/{roomId}/context/{eventId}: `limit` is shared between the events
+   * before and after; `state` is the state at the last event returned.
+   */
+  async context(viewer: Viewer, roomId: string, eventId: string, limit: number, filter?: EventFilter):
+    Promise<{ event: ClientEvent; events_before: ClientEvent[]; events_after: ClientEvent[]; start: string; end: string; state: ClientEvent[] }> {
+    const target = await this.visibleEvent(viewer, roomId, eventId);
+    const total = Math.max(0, Math.min(filter?.limit ?? limit, 1000));
+    const beforeLimit = Math.floor(total / 2);
+    const page = (dir: 'b' | 'f', n: number) => n === 0 ? Promise.resolve({ chunk: [] as StoredEvent[], last: target.nid })
+      : this.page(viewer, roomId, target.nid, dir, n, filter);
+    const before = await page('b', beforeLimit);
+    const after = await page('f', total - beforeLimit);
+    const last = after.chunk.length ? after.chunk[after.chunk.length - 1] : target;
+    const stateNids = last.stateGroup === null ? [] : [...(await this.storage.state.loadGroup(last.stateGroup)).values()];
+    const stateEvents = [...(await this.storage.events.getEventsByNid(stateNids)).values()];
+    const [event, eventsBefore, eventsAfter, state] = await Promise.all([
+      this.formatter.format([target], viewer).then((e) => e[0]),
+      this.formatter.format(before.chunk, viewer),
+      this.formatter.format(after.chunk, viewer),
+      this.formatter.format(stateEvents, viewer),
+    ]);
+    return { event, events_before: eventsBefore, events_after: eventsAfter, start: streamToken(before.last), end: streamToken(after.last), state };
+  }
+
+  /** spec: GET /rooms/{roomId}/timestamp_to_event. */
+  async eventAtTimestamp(viewer: Viewer, roomId: string, ts: number, dir: 'f' | 'b'): Promise<{ event_id: string; origin_server_ts: number }> {
+    await this.requireCanRead(viewer.userId, roomId);
+    const nid = await this.storage.rooms.eventNearTimestamp(roomId, ts, dir);
+    const s = nid === undefined ? undefined : (await this.storage.events.getEventsByNid([nid])).get(nid);
+    const [visible] = s ? await this.visibility.filter(viewer.userId, roomId, [s]) : [];
+    if (!visible) throw notFound('No event found');
+    return { event_id: visible.event.event_id, origin_server_ts: visible.event.origin_server_ts };
+  }
+
+  private async visibleEvent(viewer: Viewer, roomId: string, eventId: string): Promise<StoredEvent> {
+    const s = await this.storage.events.getEvent(eventId);
+    if (!s || s.event.room_id !== roomId || s.outlier || s.rejectedReason !== null || s.softFailed) throw notFound('Event not found');
+    const [visible] = await this.visibility.filter(viewer.userId, roomId, [s]);
+    if (!visible) throw notFound('Event not found');
+    return visible;
+  }
+
+  /** Up to `limit` visible events from `from` in `dir`; `last` is the position reached. */
+  private async page(viewer: Viewer, roomId: string, from: number, dir: 'b' | 'f', limit: number, filter?: EventFilter, to?: number):
+    Promise<{ chunk: StoredEvent[]; last: number; exhausted: boolean }> {
+    const chunk: StoredEvent[] = [];
     let cursor = from;
     let exhausted = false;
     // Events the user may not see are skipped; keep reading until the page is full.
-    while (collected.length < limit && !exhausted) {
-      const want = limit - collected.length;
+    while (chunk.length < limit && !exhausted) {
+      const want = limit - chunk.length;
       const nids = await this.storage.rooms.timeline({
-        roomId, from: cursor, dir: q.dir, limit: want, to,
-        types: q.filter?.types, notTypes: q.filter?.not_types, senders: q.filter?.senders, notSenders: q.filter?.not_senders,
+        roomId, from: cursor, dir, limit: want, to,
+        types: filter?.types, notTypes: filter?.not_types, senders: filter?.senders, notSenders: filter?.not_senders,
       });
       if (nids.length < want) exhausted = true;
       if (nids.length === 0) break;
       cursor = nids[nids.length - 1];
       const loaded = await this.storage.events.getEventsByNid(nids);
-      const page = nids.map((n) => loaded.get(n)).filter((e): e is StoredEvent => e !== undefined);
-      collected.push(...(await this.visibility.filter(viewer.userId, roomId, page)));
+      const events = nids.map((n) => loaded.get(n)).filter((e): e is StoredEvent => e !== undefined);
+      chunk.push(...(await this.visibility.filter(viewer.userId, roomId, events)));
     }
-    const chunk = await this.formatter.format(collected, viewer);
-    return { chunk, start: q.from ?? streamToken(from), ...(exhausted ? {} : { end: streamToken(cursor) }) };
-  }
-
-  /** One event, if it is in this room and visible to the user. */
-  async event(viewer: Viewer, roomId: string, eventId: string): Promise<ClientEvent> {
-    const s = await this.storage.events.getEvent(eventId);
-    if (!s || s.event.room_id !== roomId || s.outlier || s.rejectedReason !== null) throw notFound('Event not found');
-    const [visible] = await this.visibility.filter(viewer.userId, roomId, [s]);
-    if (!visible) throw notFound('Event not found');
-    const [formatted] = await this.formatter.format([visible], viewer);
-    return formatted;
+    return { chunk, last: cursor, exhausted };
   }
 
   /** Users who never were in the room may not read it (unless it is world-readable, checked per event). */

@@ -117,4 +117,16 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('creator', 'text', (c) => c.notNull())
     .execute();
   await db.schema.createIndex('room_aliases_room').on('room_aliases').column('room_id').execute();
+
+  // Content reports from users (spec: "Reporting content"), for the server's operators.
+  await sql`CREATE TABLE reports (
+    ${autoId('id')},
+    reporter TEXT NOT NULL,
+    room_id TEXT,
+    event_id TEXT,
+    user_id TEXT,
+    reason TEXT,
+    score INTEGER,
+    created_ts BIGINT NOT NULL
+  )`.execute(db);
 }
