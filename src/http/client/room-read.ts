@@ -2,7 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import { splitStateKey, stateKey } from '../../core/pdu.js';
-import { MatrixError, forbidden, notFound } from '../../errors.js';
+import { forbidden, notFound } from '../../errors.js';
 import type { Homeserver } from '../../homeserver.js';
 import type { StoredEvent } from '../../storage/events.js';
 import type { NidStateMap } from '../../storage/state.js';

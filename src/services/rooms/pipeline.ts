@@ -58,7 +58,7 @@ export class RoomPipeline {
         { extremities: [ev.event_id], group: 'self', state: new Map(), previous: new Map() },
         { roomId: ev.room_id, roomVersion: version.id, creator, now: this.now() },
       );
-      return this.announce(nid, ev);
+      return this.announce(nid);
     });
   }
 
@@ -116,7 +116,7 @@ export class RoomPipeline {
         },
         { extremities: [...remaining, ev.event_id], group: key === undefined ? room.currentStateGroup ?? 'self' : 'self', state: current, previous: current },
       );
-      return this.announce(nid, ev);
+      return this.announce(nid);
     });
   }
 
@@ -136,7 +136,7 @@ export class RoomPipeline {
     return out;
   }
 
-  private async announce(nid: number, ev: RoomEvent): Promise<StoredEvent> {
+  private async announce(nid: number): Promise<StoredEvent> {
     const stored = (await this.events.getEventsByNid([nid])).get(nid) as StoredEvent;
     for (const l of this.listeners) l(stored);
     return stored;
