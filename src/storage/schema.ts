@@ -116,6 +116,10 @@ export interface MembershipsTable { room_id: string; user_id: string; membership
 export interface RoomAliasesTable { alias: string; room_id: string; creator: string }
 export interface ReportsTable { id: Generated<number>; reporter: string; room_id: string | null; event_id: string | null; user_id: string | null; reason: string | null; score: number | null; created_ts: number }
 export interface RedactionsTable { redacts: string; redaction_id: string }
+/** room_id is '' for global account data; stream_id is the position of the latest change. */
+export interface AccountDataTable { stream_id: Generated<number>; user_id: string; room_id: string; type: string; content: string }
+export interface ProfileFieldsTable { user_id: string; field: string; value: string }
+export interface OpenIdTokensTable { token_hash: string; user_id: string; expires_ts: number }
 
 export interface Schema {
   users: UsersTable;
@@ -139,5 +143,8 @@ export interface Schema {
   memberships: MembershipsTable;
   redactions: RedactionsTable;
   room_aliases: RoomAliasesTable;
+  account_data: AccountDataTable;
+  profile_fields: ProfileFieldsTable;
+  openid_tokens: OpenIdTokensTable;
   reports: ReportsTable;
 }
