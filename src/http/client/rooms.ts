@@ -40,6 +40,8 @@ export function roomRoutes(app: FastifyInstance, hs: Homeserver): void {
     const { userId } = requester(req);
     const alias = req.body.room_alias_name === undefined ? undefined : `#${req.body.room_alias_name}:${hs.config.server_name}`;
     if (alias !== undefined) {
+      // As Synapse: the local part of a new alias has no whitespace or colon.
+      if (/[\s:]/u.test(req.body.room_alias_name as string)) throw new MatrixError('M_INVALID_PARAM', '`room_alias_name` may not contain whitespace or ":"', 400);
       hs.directory.checkAlias(alias);
       if (await hs.storage.aliases.get(alias)) throw new MatrixError('M_ROOM_IN_USE', `Room alias ${alias} already exists`, 400);
     }

@@ -11,6 +11,7 @@ import { MatrixError, forbidden } from '../../errors.js';
 import type { EventStore, StoredEvent } from '../../storage/events.js';
 import type { NidStateMap } from '../../storage/state.js';
 import { KeyedMutex } from '../keyed-mutex.js';
+import { checkStateContent } from './content-checks.js';
 
 export interface LocalEventRequest {
   type: string;
@@ -22,6 +23,8 @@ export interface LocalEventRequest {
 }
 
 export type PersistedListener = (stored: StoredEvent) => void;
+
+const MALFORMED = new Set(['power_levels_invalid', 'membership_invalid', 'create_invalid']);
 
 /** At most this many forward extremities become prev_events of a new event (spec recommends a few). */
 const MAX_PREV_EVENTS = 10;
@@ -78,6 +81,7 @@ export class RoomPipeline {
       const version = getRoomVersion(room.roomVersion);
       if (!version) throw new MatrixError('M_UNSUPPORTED_ROOM_VERSION', `Room version ${room.roomVersion} is not supported`, 400);
 
+      if (req.state_key !== undefined) checkStateContent(version, req.type, req.content);
       const extremities = await this.events.forwardExtremities(roomId);
       const prevs = [...(await this.events.getEvents(extremities)).values()]
         .sort((a, b) => b.event.depth - a.event.depth).slice(0, MAX_PREV_EVENTS);
@@ -102,7 +106,11 @@ export class RoomPipeline {
       }
       const ev = built.value;
       const verdict = authorizeEvent(version, ev, authState);
-      if (!verdict.ok) throw forbidden(verdict.reason);
+      if (!verdict.ok) {
+        // Content the rules cannot read is the client's mistake; anything else is a refusal.
+        if (MALFORMED.has(verdict.code)) throw new MatrixError('M_BAD_JSON', verdict.reason, 400);
+        throw forbidden(verdict.reason);
+      }
 
       const key = ev.state_key === undefined ? undefined : stateKey(ev.type, ev.state_key);
       const replaced = key === undefined ? undefined : current.get(key);

@@ -8,6 +8,8 @@ import { MatrixError, forbidden, notFound } from '../../errors.js';
 import type { Storage } from '../../storage/index.js';
 import type { StoredEvent } from '../../storage/events.js';
 import type { RoomPipeline } from './pipeline.js';
+import { checkPowerLevels, checkStateContent } from './content-checks.js';
+import { validateCanonicalAlias } from '../directory.js';
 
 export type Preset = 'private_chat' | 'trusted_private_chat' | 'public_chat';
 
@@ -46,6 +48,9 @@ export class RoomService {
     const version = getRoomVersion(versionId);
     if (!version) throw new MatrixError('M_UNSUPPORTED_ROOM_VERSION', `Room version ${versionId} is not supported`, 400);
     const preset = req.preset ?? (req.visibility === 'public' ? 'public_chat' : 'private_chat');
+    // Everything is checked before the first event, so that a bad request creates no room.
+    if (req.power_level_content_override) checkPowerLevels({ users: {}, ...req.power_level_content_override });
+    for (const s of req.initial_state ?? []) checkStateContent(version, s.type, s.content);
     const invitees = [...new Set(req.invite ?? [])];
     for (const u of invitees) {
       if (!isValidUserId(u, { historical: true })) throw new MatrixError('M_INVALID_PARAM', `Invalid user ID in invite: ${u}`, 400);
@@ -143,6 +148,7 @@ export class RoomService {
 
   async setState(roomId: string, sender: string, type: string, key: string, content: JsonObject): Promise<StoredEvent> {
     await this.requireRoom(roomId);
+    await validateCanonicalAlias(this.storage, this.serverName, roomId, type, key, content);
     return this.pipeline.send(roomId, { type, state_key: key, sender, content });
   }
 
