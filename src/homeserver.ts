@@ -19,6 +19,9 @@ import { Visibility } from './services/rooms/visibility.js';
 import { Timeline } from './services/rooms/timeline.js';
 import { RoomUpgrader } from './services/rooms/upgrade.js';
 import { DirectoryService } from './services/directory.js';
+import { RoomSummaries } from './services/rooms/summary.js';
+import { PublicRoomList } from './services/public-rooms.js';
+import { SpaceHierarchy } from './services/rooms/hierarchy.js';
 import { Notifier } from './services/notifier.js';
 
 export interface RateLimiters {
@@ -36,6 +39,9 @@ export class Homeserver {
   readonly pipeline: RoomPipeline;
   readonly rooms: RoomService;
   readonly directory: DirectoryService;
+  readonly summaries: RoomSummaries;
+  readonly publicRooms: PublicRoomList;
+  readonly hierarchy: SpaceHierarchy;
   readonly formatter: EventFormatter;
   readonly visibility: Visibility;
   readonly timeline: Timeline;
@@ -55,7 +61,10 @@ export class Homeserver {
     this.registrationTokens = new RegistrationTokenService(storage.registration);
     this.pipeline = new RoomPipeline(storage.events, { serverName: config.server_name, key: signingKey });
     this.rooms = new RoomService(storage, this.pipeline, config.server_name);
-    this.directory = new DirectoryService(storage, config.server_name);
+    this.directory = new DirectoryService(storage, config.server_name, this.pipeline);
+    this.summaries = new RoomSummaries(storage, this.pipeline);
+    this.publicRooms = new PublicRoomList(storage, this.summaries, config.server_name);
+    this.hierarchy = new SpaceHierarchy(storage, this.summaries);
     this.formatter = new EventFormatter(storage);
     this.visibility = new Visibility(storage);
     this.timeline = new Timeline(storage, this.visibility, this.formatter);

@@ -9,6 +9,7 @@ import { StateStore } from './state.js';
 import { EventStore } from './events.js';
 import { RoomStore } from './rooms.js';
 import { AliasStore } from './aliases.js';
+import { RoomDirectoryStore } from './room-directory.js';
 
 export class Storage {
   readonly accounts: AccountStore;
@@ -19,6 +20,7 @@ export class Storage {
   readonly events: EventStore;
   readonly rooms: RoomStore;
   readonly aliases: AliasStore;
+  readonly roomDirectory: RoomDirectoryStore;
 
   constructor(readonly database: Database) {
     const db = database.db;
@@ -30,6 +32,7 @@ export class Storage {
     this.events = new EventStore(db, this.state);
     this.rooms = new RoomStore(db);
     this.aliases = new AliasStore(db);
+    this.roomDirectory = new RoomDirectoryStore(db);
   }
 
   get engine(): Engine { return this.database.engine; }

@@ -10,7 +10,8 @@ import { profileRoutes } from './profile.js';
 import { roomRoutes } from './rooms.js';
 import { roomReadRoutes } from './room-read.js';
 import { roomExtraRoutes } from './room-extras.js';
+import { directoryRoutes } from './directory.js';
 
 export function clientRoutes(app: FastifyInstance, hs: Homeserver): void {
-  for (const routes of [versionsRoutes, registrationRoutes, loginRoutes, accountRoutes, deviceRoutes, profileRoutes, roomRoutes, roomReadRoutes, roomExtraRoutes]) routes(app, hs);
+  for (const routes of [versionsRoutes, registrationRoutes, loginRoutes, accountRoutes, deviceRoutes, profileRoutes, roomRoutes, roomReadRoutes, roomExtraRoutes, directoryRoutes]) routes(app, hs);
 }
