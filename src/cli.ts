@@ -178,7 +178,7 @@ async function main(argv: string[]): Promise<void> {
         if (!values.admin && !values['no-admin']) admin = /^y(es)?$/i.test((await ask('Make admin [no]: ')).trim());
         const localpart = user.startsWith('@') ? user.slice(1, user.indexOf(':')) : user;
         const r = await hs.accounts.register({
-          localpart, password, admin, deviceId: null, displayName: null, inhibitLogin: true, refresh: false, guest: false, ip: null,
+          localpart, password, admin, deviceId: null, deviceDisplayName: null, inhibitLogin: true, refresh: false, guest: false, ip: null,
         });
         process.stdout.write(`created ${r.user_id}${admin ? ' (admin)' : ''}\n`);
         process.stdin.destroy();

@@ -49,6 +49,13 @@ export interface Config {
   media_path: string;
   signing_key_path: string;
   well_known: { client_base_url: string | null; server: string | null };
+  /** TURN server credentials handed to clients (GET /voip/turnServer), coturn `use-auth-secret` style. */
+  turn: {
+    uris: string[];
+    shared_secret: string | null;
+    user_lifetime_ms: number;
+    allow_guests: boolean;
+  };
 }
 
 export class ConfigError extends Error {
@@ -82,6 +89,7 @@ export function defaultConfig(): Config {
     media_path: './data/media',
     signing_key_path: './data/signing.key',
     well_known: { client_base_url: null, server: null },
+    turn: { uris: [], shared_secret: null, user_lifetime_ms: 24 * 60 * 60_000, allow_guests: true },
   };
 }
 
@@ -219,6 +227,16 @@ export function validateConfig(raw: unknown, baseDir = process.cwd()): Config {
   };
   const wk = obj(c.well_known, 'well_known');
   noUnknownKeys(wk, 'well_known', d.well_known);
+  const turn = obj(c.turn, 'turn');
+  noUnknownKeys(turn, 'turn', d.turn);
+  if (!Array.isArray(turn.uris)) throw new ConfigError('turn.uris', `must be a list (got ${describe(turn.uris)})`);
+  const turnUris = turn.uris.map((u, i) => {
+    const uri = str(u, `turn.uris[${i}]`);
+    if (!/^turns?:/.test(uri)) throw new ConfigError(`turn.uris[${i}]`, `must be a turn: or turns: URI (got ${describe(uri)})`);
+    return uri;
+  });
+  const turnSecret = optStr(turn.shared_secret, 'turn.shared_secret');
+  if (turnUris.length > 0 && turnSecret === null) throw new ConfigError('turn.shared_secret', 'is required when turn.uris is set');
 
   const firstClient = listeners.find((l) => l.resources.includes('client')) ?? listeners[0];
   let public_baseurl = c.public_baseurl === '' || c.public_baseurl == null
@@ -262,6 +280,12 @@ export function validateConfig(raw: unknown, baseDir = process.cwd()): Config {
     well_known: {
       client_base_url: optStr(wk.client_base_url, 'well_known.client_base_url'),
       server: optStr(wk.server, 'well_known.server'),
+    },
+    turn: {
+      uris: turnUris,
+      shared_secret: turnSecret,
+      user_lifetime_ms: int(turn.user_lifetime_ms, 'turn.user_lifetime_ms', 1000),
+      allow_guests: bool(turn.allow_guests, 'turn.allow_guests'),
     },
   };
 }

@@ -23,6 +23,10 @@ import { RoomSummaries } from './services/rooms/summary.js';
 import { PublicRoomList } from './services/public-rooms.js';
 import { SpaceHierarchy } from './services/rooms/hierarchy.js';
 import { Notifier } from './services/notifier.js';
+import { AccountDataService } from './services/account-data.js';
+import { ProfileService } from './services/profile.js';
+import { OpenIdService } from './services/openid.js';
+import { UserDirectoryService } from './services/user-directory.js';
 
 export interface RateLimiters {
   client: RateLimiter;
@@ -47,6 +51,10 @@ export class Homeserver {
   readonly timeline: Timeline;
   readonly upgrader: RoomUpgrader;
   readonly notifier = new Notifier();
+  readonly accountData: AccountDataService;
+  readonly profiles: ProfileService;
+  readonly openId: OpenIdService;
+  readonly userDirectory: UserDirectoryService;
   private apps: FastifyInstance[] = [];
 
   private constructor(
@@ -69,6 +77,10 @@ export class Homeserver {
     this.visibility = new Visibility(storage);
     this.timeline = new Timeline(storage, this.visibility, this.formatter);
     this.upgrader = new RoomUpgrader(storage, this.pipeline);
+    this.accountData = new AccountDataService(storage.accountData, this.notifier);
+    this.profiles = new ProfileService(storage, this.pipeline, log);
+    this.openId = new OpenIdService(storage.openId, config.server_name);
+    this.userDirectory = new UserDirectoryService(storage);
     this.pipeline.onPersisted((s) => this.notifier.notify({ stream: 'events', position: s.nid, rooms: [s.event.room_id], ...(s.event.type === 'm.room.member' && s.event.state_key ? { users: [s.event.state_key] } : {}) }));
     const rl = config.rate_limits;
     this.rateLimits = {

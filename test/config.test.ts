@@ -80,3 +80,27 @@ describe('configuration', () => {
     expect(readFileSync(join(dir, 'weft.yaml'), 'utf8')).toContain('docs/configuration.md');
   });
 });
+
+describe('turn configuration', () => {
+  it('has no TURN server by default, and reads one', () => {
+    expect(validateConfig({}).turn).toEqual({ uris: [], shared_secret: null, user_lifetime_ms: 86_400_000, allow_guests: true });
+    const c = validateConfig({ turn: { uris: ['turn:turn.example.org:3478?transport=udp', 'turns:turn.example.org:5349'], shared_secret: 's3cret', user_lifetime_ms: 60_000, allow_guests: false } });
+    expect(c.turn).toEqual({ uris: ['turn:turn.example.org:3478?transport=udp', 'turns:turn.example.org:5349'], shared_secret: 's3cret', user_lifetime_ms: 60_000, allow_guests: false });
+  });
+
+  it.each([
+    [{ turn: { uris: 'turn:x' } }, 'turn.uris'],
+    [{ turn: { uris: ['stun:x'], shared_secret: 's' } }, 'turn.uris[0]'],
+    [{ turn: { uris: [''], shared_secret: 's' } }, 'turn.uris[0]'],
+    [{ turn: { uris: ['turn:x'] } }, 'turn.shared_secret'],
+    [{ turn: { uris: ['turn:x'], shared_secret: '' } }, 'turn.shared_secret'],
+    [{ turn: { user_lifetime_ms: 10 } }, 'turn.user_lifetime_ms'],
+    [{ turn: { allow_guests: 'yes' } }, 'turn.allow_guests'],
+    [{ turn: { secret: 'x' } }, 'turn.secret'],
+  ])('rejects %j naming `%s`', (raw, option) => {
+    let err: unknown;
+    try { validateConfig(raw); } catch (e) { err = e; }
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as ConfigError).option).toBe(option);
+  });
+});

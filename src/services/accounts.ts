@@ -11,7 +11,10 @@ export interface RegisterOptions {
   localpart: string | null;
   password: string | null;
   deviceId: string | null;
-  displayName: string | null;
+  /** `initial_device_display_name`: names the device, not the user. */
+  deviceDisplayName: string | null;
+  /** The profile's display name; the localpart when not given. */
+  displayName?: string | null;
   inhibitLogin: boolean;
   refresh: boolean;
   guest: boolean;
@@ -63,7 +66,7 @@ export class AccountService {
     });
     if (!created) throw new MatrixError('M_USER_IN_USE', 'User ID already taken', 400);
     if (o.inhibitLogin) return { user_id: userId };
-    const tokens = await this.sessions.issue(userId, { deviceId: o.deviceId ?? newDeviceId(), displayName: null, refresh: o.refresh, ip: o.ip });
+    const tokens = await this.sessions.issue(userId, { deviceId: o.deviceId ?? newDeviceId(), displayName: o.deviceDisplayName, refresh: o.refresh, ip: o.ip });
     return { user_id: userId, ...tokens };
   }
 

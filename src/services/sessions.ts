@@ -77,6 +77,7 @@ export class SessionService {
         this.cache.delete(tokenHash);
         throw unknownToken('Unrecognised access token');
       }
+      if (row.refreshTokenHash !== null) this.forget(await this.devices.retirePredecessors(row.refreshTokenHash));
       t = { userId: row.userId, deviceId: row.deviceId, expiresTs: row.expiresTs, isGuest: row.isGuest, cachedAt: now };
       if (this.cache.size >= CACHE_MAX) this.cache.delete(this.cache.keys().next().value as string);
       this.cache.set(tokenHash, t);

@@ -1,6 +1,6 @@
 // Devices and the access, refresh and login tokens that belong to them.
 // Tokens are stored only as hashes (services/tokens.ts makes them).
-import type { DB } from './database.js';
+import type { DB, Tx } from './database.js';
 
 export interface DeviceRow {
   deviceId: string;
@@ -13,6 +13,7 @@ export interface AccessTokenRow {
   userId: string;
   deviceId: string;
   expiresTs: number | null;
+  refreshTokenHash: string | null;
   isGuest: boolean;
   deactivated: boolean;
 }
@@ -93,9 +94,12 @@ export class DeviceStore {
 
   async findAccessToken(tokenHash: string): Promise<AccessTokenRow | undefined> {
     const r = await this.db.selectFrom('access_tokens as t').innerJoin('users as u', 'u.user_id', 't.user_id')
-      .select(['t.user_id', 't.device_id', 't.expires_ts', 'u.is_guest', 'u.deactivated'])
+      .select(['t.user_id', 't.device_id', 't.expires_ts', 't.refresh_token_hash', 'u.is_guest', 'u.deactivated'])
       .where('t.token_hash', '=', tokenHash).executeTakeFirst();
-    return r && { userId: r.user_id, deviceId: r.device_id, expiresTs: r.expires_ts, isGuest: r.is_guest === 1, deactivated: r.deactivated === 1 };
+    return r && {
+      userId: r.user_id, deviceId: r.device_id, expiresTs: r.expires_ts, refreshTokenHash: r.refresh_token_hash,
+      isGuest: r.is_guest === 1, deactivated: r.deactivated === 1,
+    };
   }
 
   async deleteAccessToken(tokenHash: string): Promise<void> {
@@ -127,11 +131,7 @@ export class DeviceStore {
   }): Promise<void> {
     await this.db.transaction().execute(async (tx) => {
       // Using this token proves the client has it: its predecessor (if any) is retired.
-      const predecessors = await tx.selectFrom('refresh_tokens').select('token_hash').where('next_token_hash', '=', r.old.tokenHash).execute();
-      for (const p of predecessors) {
-        await tx.deleteFrom('access_tokens').where('refresh_token_hash', '=', p.token_hash).execute();
-        await tx.deleteFrom('refresh_tokens').where('token_hash', '=', p.token_hash).execute();
-      }
+      await retirePredecessors(tx, r.old.tokenHash);
       // A token that was already exchanged: the earlier successor is dropped for this one.
       if (r.old.nextTokenHash) {
         await tx.deleteFrom('access_tokens').where('refresh_token_hash', '=', r.old.nextTokenHash).execute();
@@ -147,6 +147,15 @@ export class DeviceStore {
         expires_ts: r.accessExpiresTs, refresh_token_hash: r.newRefreshHash, created_ts: r.now,
       }).execute();
     });
+  }
+
+  /**
+   * The first use of a refreshed session (its access token or its refresh token) retires the
+   * refresh token it was exchanged for (spec: "Refreshing access tokens"). Returns the hashes of
+   * the access tokens removed.
+   */
+  async retirePredecessors(refreshTokenHash: string): Promise<string[]> {
+    return this.db.transaction().execute((tx) => retirePredecessors(tx, refreshTokenHash));
   }
 
   // ---- login tokens (m.login.token) ----
@@ -165,6 +174,18 @@ export class DeviceStore {
       return r.expires_ts > now ? r.user_id : undefined;
     });
   }
+}
+
+async function retirePredecessors(tx: Tx, refreshTokenHash: string): Promise<string[]> {
+  const predecessors = await tx.selectFrom('refresh_tokens').select('token_hash').where('next_token_hash', '=', refreshTokenHash).execute();
+  const removed: string[] = [];
+  for (const p of predecessors) {
+    const tokens = await tx.selectFrom('access_tokens').select('token_hash').where('refresh_token_hash', '=', p.token_hash).execute();
+    removed.push(...tokens.map((t) => t.token_hash));
+    await tx.deleteFrom('access_tokens').where('refresh_token_hash', '=', p.token_hash).execute();
+    await tx.deleteFrom('refresh_tokens').where('token_hash', '=', p.token_hash).execute();
+  }
+  return removed;
 }
 
 function toDevice(r: { device_id: string; display_name: string | null; last_seen_ts: number | null; last_seen_ip: string | null }): DeviceRow {

@@ -9,6 +9,10 @@ import { StateStore } from './state.js';
 import { EventStore } from './events.js';
 import { RoomStore } from './rooms.js';
 import { AliasStore } from './aliases.js';
+import { AccountDataStore } from './account-data.js';
+import { ProfileFieldStore } from './profiles.js';
+import { OpenIdStore } from './openid.js';
+import { UserDirectoryStore } from './user-directory.js';
 import { RoomDirectoryStore } from './room-directory.js';
 
 export class Storage {
@@ -20,6 +24,10 @@ export class Storage {
   readonly events: EventStore;
   readonly rooms: RoomStore;
   readonly aliases: AliasStore;
+  readonly accountData: AccountDataStore;
+  readonly profileFields: ProfileFieldStore;
+  readonly openId: OpenIdStore;
+  readonly userDirectory: UserDirectoryStore;
   readonly roomDirectory: RoomDirectoryStore;
 
   constructor(readonly database: Database) {
@@ -32,6 +40,10 @@ export class Storage {
     this.events = new EventStore(db, this.state);
     this.rooms = new RoomStore(db);
     this.aliases = new AliasStore(db);
+    this.accountData = new AccountDataStore(db);
+    this.profileFields = new ProfileFieldStore(db);
+    this.openId = new OpenIdStore(db);
+    this.userDirectory = new UserDirectoryStore(db);
     this.roomDirectory = new RoomDirectoryStore(db);
   }
 

@@ -93,16 +93,21 @@ describe.each(ENGINES)('login and sessions (%s)', (engine) => {
     const r1 = await c.post('/_matrix/client/v3/refresh', { refresh_token: first }, { token: null });
     expect(r1.status).toBe(200);
     expect(r1.body.refresh_token).not.toBe(first);
-    expect((await c.get(WHOAMI, { token: r1.body.access_token as string })).status).toBe(200);
-    // Until the new refresh token is used, the old one still works (the client may have lost the answer).
+    // Until the new tokens are used, the old refresh token still works (the client may have lost the answer).
     const r1again = await c.post('/_matrix/client/v3/refresh', { refresh_token: first }, { token: null });
     expect(r1again.status).toBe(200);
-    const r2 = await c.post('/_matrix/client/v3/refresh', { refresh_token: r1again.body.refresh_token }, { token: null });
-    expect(r2.status).toBe(200);
-    // Using the successor retired the first token.
+    // That second exchange replaced the first one's tokens.
+    expect((await c.get(WHOAMI, { token: r1.body.access_token as string })).status).toBe(401);
+    // Using the new access token retires the old refresh token.
+    expect((await c.get(WHOAMI, { token: r1again.body.access_token as string })).status).toBe(200);
     const stale = await c.post('/_matrix/client/v3/refresh', { refresh_token: first }, { token: null });
     expect(stale.status).toBe(401);
     expect(stale.body.errcode).toBe('M_UNKNOWN_TOKEN');
+    expect((await c.get(WHOAMI, { token: r1again.body.access_token as string })).status).toBe(200);
+    const r2 = await c.post('/_matrix/client/v3/refresh', { refresh_token: r1again.body.refresh_token }, { token: null });
+    expect(r2.status).toBe(200);
+    expect((await c.get(WHOAMI, { token: r2.body.access_token as string })).status).toBe(200);
+    expect((await c.post('/_matrix/client/v3/refresh', { refresh_token: r1again.body.refresh_token }, { token: null })).status).toBe(401);
     const unknown = await c.post('/_matrix/client/v3/refresh', { refresh_token: 'wfr_nope' }, { token: null });
     expect(unknown.status).toBe(401);
 

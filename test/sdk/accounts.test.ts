@@ -185,12 +185,7 @@ describe.each(ENGINES)('matrix-js-sdk accounts (%s)', (engine) => {
     expect(afterLogout.errcode).toBe('M_UNKNOWN_TOKEN');
   });
 
-  // Known server bugs, pinned with it.fails so the suite stays green: when one is fixed,
-  // its test starts failing here; then drop `.fails`.
-
-  // BUG: /register stores initial_device_display_name as the user's profile displayname
-  // and leaves the device unnamed (src/services/accounts.ts passes displayName: null to sessions.issue).
-  it.fails('names the registered device after initial_device_display_name', async () => {
+  it('names the registered device after initial_device_display_name', async () => {
     const reg = await register(sdkClient(server.baseUrl), 'dave');
     const client = sdkClient(server.baseUrl, { accessToken: reg.access_token, userId: reg.user_id, deviceId: reg.device_id });
     const { devices } = await client.getDevices();
@@ -199,9 +194,7 @@ describe.each(ENGINES)('matrix-js-sdk accounts (%s)', (engine) => {
     expect((await client.getProfileInfo(reg.user_id)).displayname).toBe('dave');
   });
 
-  // BUG: using the new access token does not revoke the old refresh token; it is revoked
-  // only once the new refresh token is used, and re-using it kills the live session.
-  it.fails('revokes the old refresh token once the new access token is used', async () => {
+  it('revokes the old refresh token once the new access token is used', async () => {
     await register(sdkClient(server.baseUrl), 'erin');
     const login = await sdkClient(server.baseUrl).loginRequest({
       type: 'm.login.password', identifier: { type: 'm.id.user', user: 'erin' }, password: PASSWORD, refresh_token: true,

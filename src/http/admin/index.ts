@@ -54,7 +54,7 @@ export function adminRoutes(app: FastifyInstance, hs: Homeserver): void {
     if (!safeEqual(registrationMac(s, b), b.mac.toLowerCase())) throw forbidden('HMAC incorrect');
     const result = await hs.accounts.register({
       localpart: b.username.toLowerCase(), password: b.password, admin: b.admin ?? false, displayName: b.displayname ?? null,
-      deviceId: null, inhibitLogin: false, refresh: false, guest: false, ip: req.ip,
+      deviceId: null, deviceDisplayName: null, inhibitLogin: false, refresh: false, guest: false, ip: req.ip,
     });
     return { ...result, home_server: hs.config.server_name };
   });

@@ -10,8 +10,13 @@ import { profileRoutes } from './profile.js';
 import { roomRoutes } from './rooms.js';
 import { roomReadRoutes } from './room-read.js';
 import { roomExtraRoutes } from './room-extras.js';
+import { accountDataRoutes } from './account-data.js';
+import { openIdRoutes } from './openid.js';
+import { voipRoutes } from './voip.js';
+import { userDirectoryRoutes } from './user-directory.js';
 import { directoryRoutes } from './directory.js';
 
 export function clientRoutes(app: FastifyInstance, hs: Homeserver): void {
   for (const routes of [versionsRoutes, registrationRoutes, loginRoutes, accountRoutes, deviceRoutes, profileRoutes, roomRoutes, roomReadRoutes, roomExtraRoutes, directoryRoutes]) routes(app, hs);
+  for (const routes of [accountDataRoutes, openIdRoutes, voipRoutes, userDirectoryRoutes]) routes(app, hs);
 }

@@ -1,46 +1,44 @@
-// spec: client-server-api "Profiles" (displayname and avatar_url)
-import type { FastifyInstance } from 'fastify';
+// spec: client-server-api "Profiles": the whole profile, and one field by key (displayname,
+// avatar_url, m.tz or a custom key)
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type } from '@sinclair/typebox';
-import { MatrixError, forbidden, notFound } from '../../errors.js';
+import type { JsonObject } from '../../core/pdu.js';
+import { MatrixError, forbidden } from '../../errors.js';
 import type { Homeserver } from '../../homeserver.js';
 import { requester } from '../server.js';
 
 const UserParams = Type.Object({ userId: Type.String({ minLength: 1 }) });
-type Field = 'displayname' | 'avatar_url';
+const FieldParams = Type.Object({ userId: Type.String({ minLength: 1 }), keyName: Type.String() });
+type FieldRequest = { Params: { userId: string; keyName: string } };
+
+/** Only the user may change their profile; guests only their displayname (spec: modules/guest_access). */
+function owner(req: FastifyRequest<FieldRequest>): string {
+  const r = requester(req);
+  if (r.userId !== req.params.userId) throw forbidden('You may only change your own profile');
+  if (r.isGuest && req.params.keyName !== 'displayname') throw new MatrixError('M_GUEST_ACCESS_FORBIDDEN', 'Guests may only change their displayname', 403);
+  return r.userId;
+}
 
 export function profileRoutes(app: FastifyInstance, hs: Homeserver): void {
-  const load = async (userId: string) => {
-    const p = await hs.storage.accounts.getProfile(userId);
-    if (!p) throw notFound('Profile not found');
-    return p;
-  };
-  const compact = (o: Record<string, string | null>) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== null));
+  const path = '/_matrix/client/v3/profile/:userId/:keyName';
+  const changeConfig = { auth: 'user' as const, guest: true };
 
   app.get<{ Params: { userId: string } }>('/_matrix/client/v3/profile/:userId', { schema: { params: UserParams } },
-    async (req) => compact(await load(req.params.userId)));
+    async (req) => hs.profiles.profile(req.params.userId));
 
-  for (const field of ['displayname', 'avatar_url'] as Field[]) {
-    app.get<{ Params: { userId: string } }>(`/_matrix/client/v3/profile/:userId/${field}`, { schema: { params: UserParams } },
-      async (req) => {
-        const value = (await load(req.params.userId))[field];
-        if (value === null) throw notFound(`No ${field} set`);
-        return { [field]: value };
-      });
+  app.get<FieldRequest>(path, { schema: { params: FieldParams } },
+    async (req) => ({ [req.params.keyName]: await hs.profiles.field(req.params.userId, req.params.keyName) }));
 
-    app.put<{ Params: { userId: string }; Body: Record<string, string | null> }>(`/_matrix/client/v3/profile/:userId/${field}`, {
-      schema: {
-        params: UserParams,
-        body: Type.Object({ [field]: Type.Union([Type.String({ maxLength: field === 'displayname' ? 256 : 1024 }), Type.Null()]) }, { additionalProperties: true }),
-      },
-      config: { auth: 'user', guest: field === 'displayname' },
-    }, async (req) => {
-      const r = requester(req);
-      if (r.userId !== req.params.userId) throw forbidden('You may only change your own profile');
-      if (field === 'avatar_url' && typeof req.body[field] === 'string' && !/^mxc:\/\/[^/]+\/[A-Za-z0-9_-]+$/.test(req.body[field] as string)) {
-        throw new MatrixError('M_INVALID_PARAM', '`avatar_url` must be an mxc:// URI', 400);
-      }
-      await hs.storage.accounts.setProfileField(r.userId, field, req.body[field] ?? null);
-      return {};
-    });
-  }
+  app.put<FieldRequest & { Body: JsonObject }>(path, {
+    schema: { params: FieldParams, body: Type.Object({}, { additionalProperties: true }) },
+    config: changeConfig,
+  }, async (req) => {
+    await hs.profiles.setField(owner(req), req.params.keyName, req.body);
+    return {};
+  });
+
+  app.delete<FieldRequest>(path, { schema: { params: FieldParams }, config: changeConfig }, async (req) => {
+    await hs.profiles.deleteField(owner(req), req.params.keyName);
+    return {};
+  });
 }

@@ -38,7 +38,7 @@ export function registrationRoutes(app: FastifyInstance, hs: Homeserver): void {
     const body = req.body ?? {};
     const common = {
       deviceId: body.device_id ?? null,
-      displayName: body.initial_device_display_name ?? null,
+      deviceDisplayName: body.initial_device_display_name ?? null,
       inhibitLogin: body.inhibit_login ?? false,
       refresh: body.refresh_token ?? false,
       ip: req.ip,

@@ -140,7 +140,7 @@ export function roomReadRoutes(app: FastifyInstance, hs: Homeserver): void {
 /** The state at a stream token (spec: `at` of GET /members): the state after the last event before it. */
 async function stateAtToken(hs: Homeserver, roomId: string, token: string, fallback: NidStateMap): Promise<NidStateMap> {
   const position = parseStreamToken(token);
-  const [nid] = await hs.storage.rooms.timeline({ roomId, from: position + 1, dir: 'b', limit: 1 });
+  const [nid] = await hs.storage.rooms.timeline({ roomId, from: position + 1, dir: 'b', limit: 1 }); // at or before the position
   if (nid === undefined) return fallback;
   const ev = (await hs.storage.events.getEventsByNid([nid])).get(nid);
   return ev?.stateGroup != null ? hs.storage.state.loadGroup(ev.stateGroup) : fallback;

@@ -28,6 +28,7 @@ export function versionsRoutes(app: FastifyInstance, _hs: Homeserver): void {
       // Weft has no third-party identifiers yet: changing them is not possible.
       'm.3pid_changes': { enabled: false },
       'm.get_login_token': { enabled: true },
+      'm.profile_fields': { enabled: true },
     },
   }));
 }

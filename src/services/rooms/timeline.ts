@@ -7,7 +7,10 @@ import type { Storage } from '../../storage/index.js';
 import type { ClientEvent, EventFormatter, Viewer } from './format.js';
 import type { Visibility } from './visibility.js';
 
-/** Pagination tokens name a position in the room-events stream: `s<position>`. */
+/**
+ * Pagination tokens name a position in the room-events stream, `s<N>`: between event N and the
+ * next. Paginating backwards from it returns events at or before N, forwards those after N.
+ */
 export function parseStreamToken(token: string): number {
   const m = /^s(\d{1,15})$/.exec(token);
   if (!m) throw new MatrixError('M_INVALID_PARAM', `Invalid pagination token ${JSON.stringify(token)}`, 400);
@@ -29,7 +32,7 @@ export class Timeline {
   async messages(viewer: Viewer, roomId: string, q: { from?: string; to?: string; dir: 'b' | 'f'; limit: number; filter?: EventFilter }):
     Promise<{ chunk: ClientEvent[]; start: string; end?: string }> {
     await this.requireCanRead(viewer.userId, roomId);
-    const from = q.from !== undefined ? parseStreamToken(q.from) : q.dir === 'b' ? (await this.storage.rooms.maxStreamPosition()) + 1 : 0;
+    const from = q.from !== undefined ? parseStreamToken(q.from) : q.dir === 'b' ? await this.storage.rooms.maxStreamPosition() : 0;
     const to = q.to !== undefined ? parseStreamToken(q.to) : undefined;
     const limit = Math.max(0, Math.min(q.filter?.limit ?? q.limit, 1000));
     const page = await this.page(viewer, roomId, from, q.dir, limit, q.filter, to);
@@ -52,10 +55,10 @@ export class Timeline {
     const target = await this.visibleEvent(viewer, roomId, eventId);
     const total = Math.max(0, Math.min(filter?.limit ?? limit, 1000));
     const beforeLimit = Math.floor(total / 2);
-    const page = (dir: 'b' | 'f', n: number) => n === 0 ? Promise.resolve({ chunk: [] as StoredEvent[], last: target.nid })
-      : this.page(viewer, roomId, target.nid, dir, n, filter);
-    const before = await page('b', beforeLimit);
-    const after = await page('f', total - beforeLimit);
+    const page = (dir: 'b' | 'f', from: number, n: number) => n === 0 ? Promise.resolve({ chunk: [] as StoredEvent[], last: from })
+      : this.page(viewer, roomId, from, dir, n, filter);
+    const before = await page('b', target.nid - 1, beforeLimit);
+    const after = await page('f', target.nid, total - beforeLimit);
     const last = after.chunk.length ? after.chunk[after.chunk.length - 1] : target;
     const stateNids = last.stateGroup === null ? [] : [...(await this.storage.state.loadGroup(last.stateGroup)).values()];
     const stateEvents = [...(await this.storage.events.getEventsByNid(stateNids)).values()];
@@ -86,17 +89,19 @@ export class Timeline {
     return visible;
   }
 
-  /** Up to `limit` visible events from `from` in `dir`; `last` is the position reached. */
+  /** Up to `limit` visible events from position `from` in `dir`; `last` is the position reached. */
   private async page(viewer: Viewer, roomId: string, from: number, dir: 'b' | 'f', limit: number, filter?: EventFilter, to?: number):
     Promise<{ chunk: StoredEvent[]; last: number; exhausted: boolean }> {
     const chunk: StoredEvent[] = [];
-    let cursor = from;
+    // The store's bounds are exclusive event positions.
+    let cursor = dir === 'b' ? from + 1 : from;
+    const bound = to === undefined ? undefined : dir === 'b' ? to : to + 1;
     let exhausted = false;
     // Events the user may not see are skipped; keep reading until the page is full.
     while (chunk.length < limit && !exhausted) {
       const want = limit - chunk.length;
       const nids = await this.storage.rooms.timeline({
-        roomId, from: cursor, dir, limit: want, to,
+        roomId, from: cursor, dir, limit: want, to: bound,
         types: filter?.types, notTypes: filter?.not_types, senders: filter?.senders, notSenders: filter?.not_senders,
       });
       if (nids.length < want) exhausted = true;
@@ -104,9 +109,11 @@ export class Timeline {
       cursor = nids[nids.length - 1];
       const loaded = await this.storage.events.getEventsByNid(nids);
       const events = nids.map((n) => loaded.get(n)).filter((e): e is StoredEvent => e !== undefined);
-      chunk.push(...(await this.visibility.filter(viewer.userId, roomId, events)));
+      // spec: modules/ignore_users: events from users the viewer ignores are hidden, except state events.
+      const ignored = await this.storage.accountData.ignoredUsers(viewer.userId);
+      chunk.push(...(await this.visibility.filter(viewer.userId, roomId, events)).filter((s) => s.event.state_key !== undefined || !ignored.has(s.event.sender)));
     }
-    return { chunk, last: cursor, exhausted };
+    return { chunk, last: dir === 'b' ? cursor - 1 : cursor, exhausted };
   }
 
   /** Users who never were in the room may not read it (unless it is world-readable, checked per event). */
