@@ -17,6 +17,7 @@ import { RoomService } from './services/rooms/rooms.js';
 import { EventFormatter } from './services/rooms/format.js';
 import { Visibility } from './services/rooms/visibility.js';
 import { Timeline } from './services/rooms/timeline.js';
+import { Relations } from './services/rooms/relations.js';
 import { RoomUpgrader } from './services/rooms/upgrade.js';
 import { DirectoryService } from './services/directory.js';
 import { RoomSummaries } from './services/rooms/summary.js';
@@ -49,6 +50,7 @@ export class Homeserver {
   readonly formatter: EventFormatter;
   readonly visibility: Visibility;
   readonly timeline: Timeline;
+  readonly relations: Relations;
   readonly upgrader: RoomUpgrader;
   readonly notifier = new Notifier();
   readonly accountData: AccountDataService;
@@ -76,6 +78,7 @@ export class Homeserver {
     this.formatter = new EventFormatter(storage);
     this.visibility = new Visibility(storage);
     this.timeline = new Timeline(storage, this.visibility, this.formatter);
+    this.relations = new Relations(storage, this.visibility, this.formatter);
     this.upgrader = new RoomUpgrader(storage, this.pipeline);
     this.accountData = new AccountDataService(storage.accountData, this.notifier);
     this.profiles = new ProfileService(storage, this.pipeline, log);

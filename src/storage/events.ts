@@ -4,6 +4,7 @@
 import { splitStateKey, stateKey, type RoomEvent, type StateKey } from '../core/pdu.js';
 import type { DB, Tx } from './database.js';
 import type { NidStateMap, StateStore } from './state.js';
+import { indexRelations } from './relations.js';
 
 export interface RoomRow {
   roomId: string;
@@ -173,6 +174,8 @@ export class EventStore {
         await tx.insertInto('redactions').values({ redacts, redaction_id: ev.event_id }).onConflict((oc) => oc.doNothing()).execute();
         this.byId.delete(redacts);
       }
+      // ---- relations index (storage/relations.ts): same transaction as the event ----
+      await indexRelations(tx, e, nid);
 
       if (current) {
         await tx.deleteFrom('forward_extremities').where('room_id', '=', ev.room_id).execute();

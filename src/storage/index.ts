@@ -14,6 +14,7 @@ import { ProfileFieldStore } from './profiles.js';
 import { OpenIdStore } from './openid.js';
 import { UserDirectoryStore } from './user-directory.js';
 import { RoomDirectoryStore } from './room-directory.js';
+import { RelationStore } from './relations.js';
 
 export class Storage {
   readonly accounts: AccountStore;
@@ -29,6 +30,7 @@ export class Storage {
   readonly openId: OpenIdStore;
   readonly userDirectory: UserDirectoryStore;
   readonly roomDirectory: RoomDirectoryStore;
+  readonly relations: RelationStore;
 
   constructor(readonly database: Database) {
     const db = database.db;
@@ -45,6 +47,7 @@ export class Storage {
     this.openId = new OpenIdStore(db);
     this.userDirectory = new UserDirectoryStore(db);
     this.roomDirectory = new RoomDirectoryStore(db);
+    this.relations = new RelationStore(db);
   }
 
   get engine(): Engine { return this.database.engine; }

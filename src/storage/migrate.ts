@@ -4,12 +4,14 @@ import type { Database } from './database.js';
 import * as m001 from './migrations/001-accounts.js';
 import * as m002 from './migrations/002-rooms.js';
 import * as m003 from './migrations/003-directory.js';
+import * as m004 from './migrations/004-relations.js';
 import * as m005 from './migrations/005-account-data.js';
 
 const MIGRATIONS: Record<string, Migration> = {
   '001-accounts': m001,
   '002-rooms': m002,
   '003-directory': m003,
+  '004-relations': m004,
   '005-account-data': m005,
 };
 

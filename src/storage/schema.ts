@@ -116,6 +116,8 @@ export interface MembershipsTable { room_id: string; user_id: string; membership
 export interface RoomAliasesTable { alias: string; room_id: string; creator: string }
 export interface ReportsTable { id: Generated<number>; reporter: string; room_id: string | null; event_id: string | null; user_id: string | null; reason: string | null; score: number | null; created_ts: number }
 export interface RedactionsTable { redacts: string; redaction_id: string }
+export interface EventRelationsTable { event_nid: number; event_id: string; room_id: string; relates_to: string; rel_type: string; type: string; sender: string; thread_root: string | null }
+export interface ThreadsTable { room_id: string; thread_root: string; latest_nid: number }
 /** room_id is '' for global account data; stream_id is the position of the latest change. */
 export interface AccountDataTable { stream_id: Generated<number>; user_id: string; room_id: string; type: string; content: string }
 export interface ProfileFieldsTable { user_id: string; field: string; value: string }
@@ -142,6 +144,8 @@ export interface Schema {
   current_state: CurrentStateTable;
   memberships: MembershipsTable;
   redactions: RedactionsTable;
+  event_relations: EventRelationsTable;
+  threads: ThreadsTable;
   room_aliases: RoomAliasesTable;
   account_data: AccountDataTable;
   profile_fields: ProfileFieldsTable;

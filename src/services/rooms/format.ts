@@ -6,6 +6,7 @@ import type { JsonObject, RoomEvent } from '../../core/pdu.js';
 import { getRoomVersion } from '../../core/room-versions.js';
 import type { StoredEvent } from '../../storage/events.js';
 import type { Storage } from '../../storage/index.js';
+import { addBundledAggregations } from './relations.js';
 
 export interface ClientEvent {
   content: JsonObject;
@@ -51,6 +52,8 @@ export class EventFormatter {
       if (s.txn && s.txn.userId === viewer.userId && s.txn.deviceId === viewer.deviceId) unsigned.transaction_id = txnIdOf(s.txn.txnId);
       out.push(this.shape(ev, unsigned));
     }
+    // ---- bundled aggregations, unsigned["m.relations"] (services/rooms/relations.ts) ----
+    await addBundledAggregations(this.storage, this, events, out, viewer);
     return out;
   }
 
