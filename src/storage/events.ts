@@ -216,8 +216,9 @@ export class EventStore {
       await tx.insertInto('current_state').values({ room_id: roomId, type, state_key: key, event_nid: nid, membership })
         .onConflict((oc) => oc.columns(['room_id', 'type', 'state_key']).doUpdateSet({ event_nid: nid, membership })).execute();
       if (type === 'm.room.member' && membership) {
-        await tx.insertInto('memberships').values({ room_id: roomId, user_id: key, membership, event_nid: nid, forgotten: 0 })
-          .onConflict((oc) => oc.columns(['room_id', 'user_id']).doUpdateSet({ membership, event_nid: nid, forgotten: 0 })).execute();
+        const joinNid = membership === 'join' ? nid : null;
+        await tx.insertInto('memberships').values({ room_id: roomId, user_id: key, membership, event_nid: nid, forgotten: 0, last_join_nid: joinNid })
+          .onConflict((oc) => oc.columns(['room_id', 'user_id']).doUpdateSet(joinNid === null ? { membership, event_nid: nid, forgotten: 0 } : { membership, event_nid: nid, forgotten: 0, last_join_nid: joinNid })).execute();
       }
     }
     for (const k of removed) {

@@ -23,9 +23,9 @@ export class RoomStore {
     return r?.membership;
   }
 
-  async membershipRow(roomId: string, userId: string): Promise<{ membership: string; eventNid: number; forgotten: boolean } | undefined> {
-    const r = await this.db.selectFrom('memberships').select(['membership', 'event_nid', 'forgotten']).where('room_id', '=', roomId).where('user_id', '=', userId).executeTakeFirst();
-    return r && { membership: r.membership, eventNid: Number(r.event_nid), forgotten: r.forgotten === 1 };
+  async membershipRow(roomId: string, userId: string): Promise<{ membership: string; eventNid: number; forgotten: boolean; lastJoinNid: number | null } | undefined> {
+    const r = await this.db.selectFrom('memberships').select(['membership', 'event_nid', 'forgotten', 'last_join_nid']).where('room_id', '=', roomId).where('user_id', '=', userId).executeTakeFirst();
+    return r && { membership: r.membership, eventNid: Number(r.event_nid), forgotten: r.forgotten === 1, lastJoinNid: r.last_join_nid === null ? null : Number(r.last_join_nid) };
   }
 
   async roomsWithMembership(userId: string, membership: string): Promise<string[]> {

@@ -112,7 +112,7 @@ export interface StateKeysTable { id: Generated<number>; type: string; state_key
 export interface StateGroupsTable { id: Generated<number>; room_id: string; parent: number | null; chain: number }
 export interface StateGroupDeltasTable { group_id: number; state_key_id: number; event_nid: number | null }
 export interface CurrentStateTable { room_id: string; type: string; state_key: string; event_nid: number; membership: string | null }
-export interface MembershipsTable { room_id: string; user_id: string; membership: string; event_nid: number; forgotten: number }
+export interface MembershipsTable { room_id: string; user_id: string; membership: string; event_nid: number; forgotten: number; last_join_nid: number | null }
 export interface RoomAliasesTable { alias: string; room_id: string; creator: string }
 export interface ReportsTable { id: Generated<number>; reporter: string; room_id: string | null; event_id: string | null; user_id: string | null; reason: string | null; score: number | null; created_ts: number }
 export interface RedactionsTable { redacts: string; redaction_id: string }
@@ -122,6 +122,10 @@ export interface ThreadsTable { room_id: string; thread_root: string; latest_nid
 export interface AccountDataTable { stream_id: Generated<number>; user_id: string; room_id: string; type: string; content: string }
 export interface ProfileFieldsTable { user_id: string; field: string; value: string }
 export interface OpenIdTokensTable { token_hash: string; user_id: string; expires_ts: number }
+
+/** The latest receipt per (room, type, user, thread); thread_id is '' when unthreaded. */
+export interface ReceiptsTable { stream_id: Generated<number>; room_id: string; receipt_type: string; user_id: string; thread_id: string; event_id: string; event_nid: number; ts: number }
+export interface PresenceTable { stream_id: Generated<number>; user_id: string; presence: string; status_msg: string | null; last_active_ts: number | null; currently_active: number }
 
 export interface Schema {
   users: UsersTable;
@@ -151,4 +155,6 @@ export interface Schema {
   profile_fields: ProfileFieldsTable;
   openid_tokens: OpenIdTokensTable;
   reports: ReportsTable;
+  receipts: ReceiptsTable;
+  presence: PresenceTable;
 }

@@ -3,7 +3,7 @@
 // → update current state and forward extremities → tell the listeners.
 // spec: server-server-api "Checks performed on receipt of a PDU" (the same checks, locally)
 import { randomBytes } from 'node:crypto';
-import { authTypesForEvent, authorizeEvent } from '../../core/auth.js';
+import { authTypesForEvent, authorizeEvent, getNamedPowerLevel, getPowerLevel } from '../../core/auth.js';
 import { buildEvent, type EventSigner } from '../../core/events.js';
 import { stateKey, type JsonObject, type RoomEvent, type StateKey } from '../../core/pdu.js';
 import { getRoomVersion, type RoomVersion } from '../../core/room-versions.js';
@@ -105,6 +105,7 @@ export class RoomPipeline {
         throw new MatrixError(tooLarge ? 'M_TOO_LARGE' : 'M_BAD_JSON', built.reason, tooLarge ? 413 : 400);
       }
       const ev = built.value;
+      if (req.redacts !== undefined) await this.checkMayRedact(version, current, req.sender, req.redacts);
       const verdict = authorizeEvent(version, ev, authState);
       if (!verdict.ok) {
         // Content the rules cannot read is the client's mistake; anything else is a refusal.
@@ -126,6 +127,19 @@ export class RoomPipeline {
       );
       return this.announce(nid);
     });
+  }
+
+  /**
+   * A user may redact their own events, or others' with the `redact` power level
+   * (spec: client-server-api "Redactions"; the auth rules of v3+ leave this to the server).
+   */
+  private async checkMayRedact(version: RoomVersion, current: NidStateMap, sender: string, redacts: string): Promise<void> {
+    const original = await this.events.getEvent(redacts);
+    if (original?.event.sender === sender) return;
+    const state = await this.loadState(current, [stateKey('m.room.power_levels', ''), stateKey('m.room.create', '')]);
+    if (getPowerLevel(version, state, sender) < getNamedPowerLevel(version, state, 'redact')) {
+      throw forbidden('You may only redact your own events');
+    }
   }
 
   /** The events of `keys` in a state map. */

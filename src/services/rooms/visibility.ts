@@ -12,7 +12,9 @@ export class Visibility {
   /** The events of `events` (one room) that `userId` may see, in the same order. */
   async filter(userId: string, roomId: string, events: StoredEvent[]): Promise<StoredEvent[]> {
     if (events.length === 0) return events;
-    const currentlyJoined = (await this.storage.rooms.membership(roomId, userId)) === 'join';
+    const row = await this.storage.rooms.membershipRow(roomId, userId);
+    // spec rule 3 reads "joined at any point after the event": while joined, every event qualifies.
+    const joinedAfter = (nid: number) => row?.membership === 'join' || (row?.lastJoinNid != null && row.lastJoinNid > nid);
     const memberKey = stateKey('m.room.member', userId);
     const byGroup = new Map<number, { membership: string | undefined; visibility: string }>();
     const out: StoredEvent[] = [];
@@ -34,21 +36,17 @@ export class Visibility {
         at = { membership: member?.event.content.membership as string | undefined, visibility };
         byGroup.set(s.stateGroup, at);
       }
-      if (isVisible(at.visibility, at.membership, currentlyJoined)) out.push(s);
+      if (isVisible(at.visibility, at.membership, joinedAfter(s.nid))) out.push(s);
     }
     return out;
   }
 }
 
-/** spec: "History visibility" — the rules for world_readable, shared, invited and joined. */
-export function isVisible(visibility: string, membershipAtEvent: string | undefined, currentlyJoined: boolean): boolean {
-  switch (visibility) {
-    case 'world_readable': return true;
-    case 'invited': return membershipAtEvent === 'join' || membershipAtEvent === 'invite';
-    case 'joined': return membershipAtEvent === 'join';
-    case 'shared':
-    default:
-      // Unknown values are treated as shared (spec: clients and servers SHOULD).
-      return membershipAtEvent === 'join' || currentlyJoined;
-  }
+/** spec: modules/history_visibility "Server behaviour", rules 1–5; unknown values count as shared. */
+export function isVisible(visibility: string, membershipAtEvent: string | undefined, joinedAfterEvent: boolean): boolean {
+  if (visibility === 'world_readable') return true;
+  if (membershipAtEvent === 'join') return true;
+  if (visibility === 'invited') return membershipAtEvent === 'invite';
+  if (visibility === 'joined') return false;
+  return joinedAfterEvent;
 }

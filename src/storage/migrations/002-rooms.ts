@@ -101,6 +101,8 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('membership', 'text', (c) => c.notNull())
     .addColumn('event_nid', 'bigint', (c) => c.notNull())
     .addColumn('forgotten', 'integer', (c) => c.notNull().defaultTo(0))
+    // The user's most recent join (history visibility "shared": they may read what came before it).
+    .addColumn('last_join_nid', 'bigint')
     .addPrimaryKeyConstraint('memberships_pk', ['room_id', 'user_id'])
     .execute();
   await db.schema.createIndex('memberships_user').on('memberships').columns(['user_id', 'membership']).execute();
