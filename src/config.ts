@@ -44,6 +44,10 @@ export interface Config {
     login: RateLimit;
     registration: RateLimit;
   };
+  presence: {
+    enabled: boolean;
+    idle_timeout_ms: number;
+  };
   max_request_body_bytes: number;
   log_level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   media_path: string;
@@ -84,6 +88,7 @@ export function defaultConfig(): Config {
       login: { per_second: 0.5, burst: 10 },
       registration: { per_second: 0.5, burst: 10 },
     },
+    presence: { enabled: true, idle_timeout_ms: 5 * 60_000 },
     max_request_body_bytes: 1024 * 1024,
     log_level: 'info',
     media_path: './data/media',
@@ -225,6 +230,8 @@ export function validateConfig(raw: unknown, baseDir = process.cwd()): Config {
     noUnknownKeys(o, `rate_limits.${name}`, d.rate_limits.client);
     return { per_second: positive(o.per_second, `rate_limits.${name}.per_second`), burst: int(o.burst, `rate_limits.${name}.burst`, 1) };
   };
+  const presence = obj(c.presence, 'presence');
+  noUnknownKeys(presence, 'presence', d.presence);
   const wk = obj(c.well_known, 'well_known');
   noUnknownKeys(wk, 'well_known', d.well_known);
   const turn = obj(c.turn, 'turn');
@@ -273,6 +280,10 @@ export function validateConfig(raw: unknown, baseDir = process.cwd()): Config {
       uia_session_lifetime_ms: int(sess.uia_session_lifetime_ms, 'session.uia_session_lifetime_ms', 1000),
     },
     rate_limits: { enabled: bool(rl.enabled, 'rate_limits.enabled'), client: limit('client'), login: limit('login'), registration: limit('registration') },
+    presence: {
+      enabled: bool(presence.enabled, 'presence.enabled'),
+      idle_timeout_ms: int(presence.idle_timeout_ms, 'presence.idle_timeout_ms', 100),
+    },
     max_request_body_bytes: int(c.max_request_body_bytes, 'max_request_body_bytes', 1024),
     log_level: oneOf(c.log_level, 'log_level', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const),
     media_path: resolve(baseDir, str(c.media_path, 'media_path')),

@@ -24,6 +24,9 @@ import { RoomSummaries } from './services/rooms/summary.js';
 import { PublicRoomList } from './services/public-rooms.js';
 import { SpaceHierarchy } from './services/rooms/hierarchy.js';
 import { Notifier } from './services/notifier.js';
+import { TypingService } from './services/typing.js';
+import { PresenceService } from './services/presence.js';
+import { domainOf } from './core/identifiers.js';
 import { AccountDataService } from './services/account-data.js';
 import { ProfileService } from './services/profile.js';
 import { OpenIdService } from './services/openid.js';
@@ -53,6 +56,8 @@ export class Homeserver {
   readonly relations: Relations;
   readonly upgrader: RoomUpgrader;
   readonly notifier = new Notifier();
+  readonly typing: TypingService;
+  readonly presence: PresenceService;
   readonly accountData: AccountDataService;
   readonly profiles: ProfileService;
   readonly openId: OpenIdService;
@@ -85,6 +90,13 @@ export class Homeserver {
     this.openId = new OpenIdService(storage.openId, config.server_name);
     this.userDirectory = new UserDirectoryService(storage);
     this.pipeline.onPersisted((s) => this.notifier.notify({ stream: 'events', position: s.nid, rooms: [s.event.room_id], ...(s.event.type === 'm.room.member' && s.event.state_key ? { users: [s.event.state_key] } : {}) }));
+    this.typing = new TypingService(this.notifier);
+    this.presence = new PresenceService(storage.presence, this.notifier, config.presence, (err) => log.error({ err }, 'presence idle check failed'));
+    this.pipeline.onPersisted(({ event }) => {
+      // A member who leaves stops typing; an event sent by a local user is activity (spec: presence "Last active ago").
+      if (event.type === 'm.room.member' && event.state_key !== undefined && event.content.membership !== 'join') this.typing.setTyping(event.room_id, event.state_key, false);
+      if (domainOf(event.sender) === config.server_name) this.presence.bumpActive(event.sender).catch((err: unknown) => log.error({ err }, 'presence update failed'));
+    });
     const rl = config.rate_limits;
     this.rateLimits = {
       client: new RateLimiter(rl.client, rl.enabled),
@@ -104,6 +116,7 @@ export class Homeserver {
 
   /** Starts every configured listener; returns the addresses they listen on. */
   async listen(): Promise<string[]> {
+    this.presence.start();
     const addresses: string[] = [];
     for (const l of this.config.listeners) {
       const https = l.tls ? { cert: readFileSync(l.tls.certificate_path), key: readFileSync(l.tls.private_key_path) } : undefined;
@@ -117,6 +130,8 @@ export class Homeserver {
   async close(): Promise<void> {
     await Promise.all(this.apps.map((a) => a.close()));
     this.apps = [];
+    this.typing.close();
+    await this.presence.close();
     await this.storage.close();
   }
 }

@@ -9,6 +9,8 @@ import { StateStore } from './state.js';
 import { EventStore } from './events.js';
 import { RoomStore } from './rooms.js';
 import { AliasStore } from './aliases.js';
+import { ReceiptStore } from './receipts.js';
+import { PresenceStore } from './presence.js';
 import { AccountDataStore } from './account-data.js';
 import { ProfileFieldStore } from './profiles.js';
 import { OpenIdStore } from './openid.js';
@@ -25,6 +27,8 @@ export class Storage {
   readonly events: EventStore;
   readonly rooms: RoomStore;
   readonly aliases: AliasStore;
+  readonly receipts: ReceiptStore;
+  readonly presence: PresenceStore;
   readonly accountData: AccountDataStore;
   readonly profileFields: ProfileFieldStore;
   readonly openId: OpenIdStore;
@@ -42,6 +46,8 @@ export class Storage {
     this.events = new EventStore(db, this.state);
     this.rooms = new RoomStore(db);
     this.aliases = new AliasStore(db);
+    this.receipts = new ReceiptStore(db);
+    this.presence = new PresenceStore(db);
     this.accountData = new AccountDataStore(db);
     this.profileFields = new ProfileFieldStore(db);
     this.openId = new OpenIdStore(db);

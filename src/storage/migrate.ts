@@ -6,6 +6,7 @@ import * as m002 from './migrations/002-rooms.js';
 import * as m003 from './migrations/003-directory.js';
 import * as m004 from './migrations/004-relations.js';
 import * as m005 from './migrations/005-account-data.js';
+import * as m006 from './migrations/006-receipts-presence.js';
 
 const MIGRATIONS: Record<string, Migration> = {
   '001-accounts': m001,
@@ -13,6 +14,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '003-directory': m003,
   '004-relations': m004,
   '005-account-data': m005,
+  '006-receipts-presence': m006,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };
