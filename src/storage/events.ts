@@ -151,7 +151,9 @@ export class EventStore {
       const inserted = await tx.insertInto('events').values({
         event_id: ev.event_id, room_id: ev.room_id, type: ev.type, state_key: ev.state_key ?? null, sender: ev.sender,
         depth: ev.depth, origin_server_ts: ev.origin_server_ts, json: JSON.stringify(stripUnsigned(ev)),
-        outlier: 0, rejected_reason: e.rejectedReason, soft_failed: e.softFailed ? 1 : 0, state_group: null,
+        outlier: 0, rejected_reason: e.rejectedReason, soft_failed: e.softFailed ? 1 : 0,
+        // A state event's group includes the event itself, so it is known only after the insert.
+        state_group: e.stateAfter ? null : e.stateGroupBefore,
         replaces_state: e.replacesState,
         txn_user_id: e.txn?.userId ?? null, txn_device_id: e.txn?.deviceId ?? null, txn_id: e.txn?.txnId ?? null,
       }).returning('nid').executeTakeFirstOrThrow();
@@ -162,8 +164,8 @@ export class EventStore {
         const after = new Map(e.stateAfter.state);
         if (ev.state_key !== undefined && e.rejectedReason === null) after.set(stateKey(ev.type, ev.state_key), nid);
         group = await this.state.createGroup(tx, ev.room_id, after, e.stateAfter.parent);
+        await tx.updateTable('events').set({ state_group: group }).where('nid', '=', nid).execute();
       }
-      if (group !== null) await tx.updateTable('events').set({ state_group: group }).where('nid', '=', nid).execute();
 
       const prevs = ev.prev_events.map(refId);
       if (prevs.length) await tx.insertInto('event_edges').values(prevs.map((p) => ({ event_nid: nid, prev_event_id: p }))).onConflict((oc) => oc.doNothing()).execute();
@@ -184,7 +186,9 @@ export class EventStore {
         if (current.group === 'self' && ev.state_key !== undefined && e.rejectedReason === null) state.set(stateKey(ev.type, ev.state_key), nid);
         await this.applyCurrentStateDelta(tx, ev.room_id, current.previous, state, ev, nid);
         const newGroup = current.group === 'self' ? group : current.group;
-        await tx.updateTable('rooms').set({ current_state_group: newGroup }).where('room_id', '=', ev.room_id).execute();
+        if (newGroup !== (this.rooms.get(ev.room_id)?.currentStateGroup ?? -1)) {
+          await tx.updateTable('rooms').set({ current_state_group: newGroup }).where('room_id', '=', ev.room_id).execute();
+        }
       }
       return { nid, group };
     });
