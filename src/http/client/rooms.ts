@@ -45,9 +45,7 @@ export function roomRoutes(app: FastifyInstance, hs: Homeserver): void {
       hs.directory.checkAlias(alias);
       if (await hs.storage.aliases.get(alias)) throw new MatrixError('M_ROOM_IN_USE', `Room alias ${alias} already exists`, 400);
     }
-    const { room_id } = await hs.rooms.createRoom(userId, req.body);
-    if (alias !== undefined) await hs.directory.createAlias(alias, room_id, userId);
-    return { room_id };
+    return hs.rooms.createRoom(userId, req.body);
   });
 
   app.get('/_matrix/client/v3/joined_rooms', { config: auth }, async (req) =>

@@ -32,6 +32,7 @@ const MAX_PREV_EVENTS = 10;
 export class RoomPipeline {
   private readonly locks = new KeyedMutex();
   private readonly listeners: PersistedListener[] = [];
+  private lastCreateTs = 0;
 
   constructor(
     private readonly events: EventStore,
@@ -45,9 +46,13 @@ export class RoomPipeline {
 
   /** Creates a room with its m.room.create event; returns the room ID. */
   async createRoom(version: RoomVersion, creator: string, content: JsonObject): Promise<StoredEvent> {
+    // Where the room ID is the create event's hash, two rooms created by one user in the same
+    // millisecond would collide: each create event here gets its own timestamp.
+    const ts = Math.max(this.now(), this.lastCreateTs + 1);
+    this.lastCreateTs = ts;
     const template = {
       type: 'm.room.create', state_key: '', sender: creator, content,
-      prev_events: [], auth_events: [], depth: 1, origin_server_ts: this.now(),
+      prev_events: [], auth_events: [], depth: 1, origin_server_ts: ts,
       ...(version.roomIdIsCreateEventHash ? {} : { room_id: `!${randomBytes(12).toString('base64url').replace(/[-_]/g, 'x')}:${this.signer.serverName}` }),
     };
     const built = buildEvent(template, version, this.signer, randomBytes(16));
@@ -56,6 +61,7 @@ export class RoomPipeline {
     if (!verdict.ok) throw new MatrixError('M_BAD_JSON', `Invalid create event: ${verdict.reason}`, 400);
     const ev = built.value;
     return this.locks.run(ev.room_id, async () => {
+      if (await this.events.getRoom(ev.room_id)) throw new MatrixError('M_UNKNOWN', 'Room ID collision, please retry', 409);
       const nid = await this.events.persist(
         { event: ev, rejectedReason: null, softFailed: false, stateAfter: { state: new Map(), parent: null }, stateGroupBefore: null, replacesState: null, txn: null },
         { extremities: [ev.event_id], group: 'self', state: new Map(), previous: new Map() },

@@ -43,14 +43,22 @@ export class RoomService {
   ) {}
 
   /** spec: POST /createRoom, the events in the order the spec lists them. */
-  async createRoom(creator: string, req: CreateRoomRequest): Promise<{ room_id: string; aliasToCreate?: string }> {
+  async createRoom(creator: string, req: CreateRoomRequest): Promise<{ room_id: string }> {
     const versionId = req.room_version ?? DEFAULT_ROOM_VERSION;
     const version = getRoomVersion(versionId);
     if (!version) throw new MatrixError('M_UNSUPPORTED_ROOM_VERSION', `Room version ${versionId} is not supported`, 400);
     const preset = req.preset ?? (req.visibility === 'public' ? 'public_chat' : 'private_chat');
     // Everything is checked before the first event, so that a bad request creates no room.
     if (req.power_level_content_override) checkPowerLevels({ users: {}, ...req.power_level_content_override });
-    for (const s of req.initial_state ?? []) checkStateContent(version, s.type, s.content);
+    const newAlias = req.room_alias_name === undefined ? undefined : `#${req.room_alias_name}:${this.serverName}`;
+    for (const s of req.initial_state ?? []) {
+      checkStateContent(version, s.type, s.content);
+      // In a new room, the only alias that can point at it is the one this request creates.
+      if (s.type === 'm.room.canonical_alias' && (s.state_key ?? '') === '') {
+        const named = [s.content.alias, ...(Array.isArray(s.content.alt_aliases) ? s.content.alt_aliases : [])].filter((a) => a !== undefined && a !== null && a !== '');
+        if (named.some((a) => a !== newAlias)) throw new MatrixError('M_BAD_ALIAS', 'initial_state names an alias that does not point to the new room', 400);
+      }
+    }
     const invitees = [...new Set(req.invite ?? [])];
     for (const u of invitees) {
       if (!isValidUserId(u, { historical: true })) throw new MatrixError('M_INVALID_PARAM', `Invalid user ID in invite: ${u}`, 400);
@@ -102,6 +110,10 @@ export class RoomService {
     let aliasToCreate: string | undefined;
     if (req.room_alias_name !== undefined) {
       aliasToCreate = `#${req.room_alias_name}:${this.serverName}`;
+      // The alias exists before the event that names it (a lost race leaves no dangling name).
+      if (!(await this.storage.aliases.create(aliasToCreate, roomId, creator))) {
+        throw new MatrixError('M_ROOM_IN_USE', `Room alias ${aliasToCreate} already exists`, 400);
+      }
       await send('m.room.canonical_alias', '', { alias: aliasToCreate });
     }
 
@@ -116,7 +128,7 @@ export class RoomService {
     }
     if (req.name !== undefined) await send('m.room.name', '', { name: req.name });
     if (req.topic !== undefined) {
-      await send('m.room.topic', '', { topic: req.topic, 'm.topic': [{ mimetype: 'text/plain', body: req.topic }] } as JsonObject);
+      await send('m.room.topic', '', { topic: req.topic, 'm.topic': { 'm.text': [{ mimetype: 'text/plain', body: req.topic }] } });
     }
     for (const u of invitees) {
       await this.pipeline.send(roomId, {
@@ -125,7 +137,7 @@ export class RoomService {
       });
     }
     if (req.visibility === 'public') await this.storage.events.setRoomPublic(roomId, true);
-    return { room_id: roomId, aliasToCreate };
+    return { room_id: roomId };
   }
 
   /** Changes `target`'s membership, sent by `sender` (spec: "Room membership"). */

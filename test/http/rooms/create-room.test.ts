@@ -52,7 +52,7 @@ describe.each(ENGINES)('createRoom (%s)', (engine) => {
     expect(find(s, 'm.room.join_rules')!.content.join_rule).toBe('public');
     expect(find(s, 'm.room.guest_access')!.content.guest_access).toBe('forbidden');
     expect(find(s, 'm.room.canonical_alias')!.content).toEqual({ alias: '#order:test.local' });
-    expect(find(s, 'm.room.topic')!.content).toEqual({ topic: 'T', 'm.topic': [{ mimetype: 'text/plain', body: 'T' }] });
+    expect(find(s, 'm.room.topic')!.content).toEqual({ topic: 'T', 'm.topic': { 'm.text': [{ mimetype: 'text/plain', body: 'T' }] } });
     // The alias resolves, and a second room cannot take it.
     const join = await bob.post<{ room_id: string }>(`/_matrix/client/v3/join/${enc('#order:test.local')}`, {});
     expect(join.body.room_id).toBe(r.body.room_id);
@@ -97,6 +97,12 @@ describe.each(ENGINES)('createRoom (%s)', (engine) => {
     expect(pl.users).toEqual({ '@alice:test.local': 100, '@bob:test.local': 50 });
   });
 
+  it('gives rooms created at the same moment their own IDs', async () => {
+    const created = await Promise.all(Array.from({ length: 6 }, () => alice.post<{ room_id: string }>('/_matrix/client/v3/createRoom', {})));
+    expect(created.every((r) => r.status === 200)).toBe(true);
+    expect(new Set(created.map((r) => r.body.room_id)).size).toBe(6);
+  });
+
   it('supports every room version', async () => {
     for (const v of ['1', '2', '3', '4', '5', '6', '7', '8', '9', '10', '11', '12']) {
       const r = await alice.post<{ room_id: string }>('/_matrix/client/v3/createRoom', { room_version: v });
@@ -115,6 +121,7 @@ describe.each(ENGINES)('createRoom (%s)', (engine) => {
       [{ invite: 'x' }, 400, 'M_BAD_JSON'],
       [{ initial_state: [{ type: 'm.room.x' }] }, 400, 'M_MISSING_PARAM'],
       [{ room_alias_name: 'bad alias' }, 400, 'M_INVALID_PARAM'],
+      [{ initial_state: [{ type: 'm.room.canonical_alias', content: { alias: '#elsewhere:test.local' } }] }, 400, 'M_BAD_ALIAS'],
       [{ power_level_content_override: { users: { '@alice:test.local': 'lots' } } }, 400, 'M_BAD_JSON'],
       [{ room_version: '10', power_level_content_override: { users: { '@alice:test.local': '100' } } }, 400, 'M_BAD_JSON'],
     ];
