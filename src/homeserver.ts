@@ -26,6 +26,7 @@ import { SpaceHierarchy } from './services/rooms/hierarchy.js';
 import { Notifier } from './services/notifier.js';
 import { TypingService } from './services/typing.js';
 import { PresenceService } from './services/presence.js';
+import { ReceiptService } from './services/receipts.js';
 import { domainOf } from './core/identifiers.js';
 import { AccountDataService } from './services/account-data.js';
 import { ProfileService } from './services/profile.js';
@@ -58,6 +59,7 @@ export class Homeserver {
   readonly notifier = new Notifier();
   readonly typing: TypingService;
   readonly presence: PresenceService;
+  readonly receipts: ReceiptService;
   readonly accountData: AccountDataService;
   readonly profiles: ProfileService;
   readonly openId: OpenIdService;
@@ -97,6 +99,7 @@ export class Homeserver {
       if (event.type === 'm.room.member' && event.state_key !== undefined && event.content.membership !== 'join') this.typing.setTyping(event.room_id, event.state_key, false);
       if (domainOf(event.sender) === config.server_name) this.presence.bumpActive(event.sender).catch((err: unknown) => log.error({ err }, 'presence update failed'));
     });
+    this.receipts = new ReceiptService(storage, this.visibility, this.notifier, this.accountData);
     const rl = config.rate_limits;
     this.rateLimits = {
       client: new RateLimiter(rl.client, rl.enabled),

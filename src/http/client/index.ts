@@ -18,8 +18,9 @@ import { directoryRoutes } from './directory.js';
 import { relationRoutes } from './relations.js';
 import { typingRoutes } from './typing.js';
 import { presenceRoutes } from './presence.js';
+import { receiptRoutes } from './receipts.js';
 
 export function clientRoutes(app: FastifyInstance, hs: Homeserver): void {
-  for (const routes of [versionsRoutes, registrationRoutes, loginRoutes, accountRoutes, deviceRoutes, profileRoutes, roomRoutes, roomReadRoutes, roomExtraRoutes, directoryRoutes, relationRoutes, typingRoutes, presenceRoutes]) routes(app, hs);
+  for (const routes of [versionsRoutes, registrationRoutes, loginRoutes, accountRoutes, deviceRoutes, profileRoutes, roomRoutes, roomReadRoutes, roomExtraRoutes, directoryRoutes, relationRoutes, typingRoutes, presenceRoutes, receiptRoutes]) routes(app, hs);
   for (const routes of [accountDataRoutes, openIdRoutes, voipRoutes, userDirectoryRoutes]) routes(app, hs);
 }
