@@ -95,6 +95,12 @@ export function buildApp(hs: Homeserver, resources: readonly Resource[], logger:
     }
   });
 
+  // A POST or PUT without a body is an empty object: several endpoints take only optional fields,
+  // and clients omit the body for them.
+  app.addHook('preValidation', async (req) => {
+    if (req.body === undefined && (req.method === 'POST' || req.method === 'PUT')) req.body = {};
+  });
+
   app.addHook('onSend', async (_req, reply, payload) => {
     reply.headers(CORS_HEADERS);
     return payload;

@@ -23,7 +23,9 @@ export interface MigrationOutcome { applied: string[] }
 
 export async function migrateToLatest(database: Database): Promise<MigrationOutcome> {
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  const migrator = new Migrator({ db: database.db as any, provider, migrationTableName: 'weft_migrations', migrationLockTableName: 'weft_migrations_lock' });
+  const migrator = new Migrator({ db: database.db as any, provider, migrationTableName: 'weft_migrations', migrationLockTableName: 'weft_migrations_lock',
+    // Migrations are independent tables; one numbered before an applied one may still run.
+    allowUnorderedMigrations: true });
   const { error, results } = await migrator.migrateToLatest();
   if (error) throw error instanceof Error ? error : new Error(String(error));
   return { applied: (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName) };

@@ -175,3 +175,21 @@ describe('rate limits turned off', () => {
     }
   });
 });
+
+describe('bodies', () => {
+  it('treats a missing body on POST as an empty object', async () => {
+    const server = await startTestServer('sqlite');
+    try {
+      const c = new Client(server.baseUrl);
+      await c.register('nobody');
+      const room = await c.post<{ room_id: string }>('/_matrix/client/v3/createRoom', {});
+      const leave = await c.request('POST', `/_matrix/client/v3/rooms/${encodeURIComponent(room.body.room_id)}/leave`);
+      expect(leave.status).toBe(200);
+      const login = await c.request('POST', '/_matrix/client/v3/login');
+      expect(login.status).toBe(400);
+      expect(login.body.errcode).toBe('M_MISSING_PARAM');
+    } finally {
+      await server.close();
+    }
+  });
+});
