@@ -12,6 +12,7 @@ export interface RoomRow {
   creator: string;
   isPublic: boolean;
   currentStateGroup: number | null;
+  forwardExtremities: string[];
 }
 
 export interface StoredEvent {
@@ -69,13 +70,17 @@ export class EventStore {
     if (cached) return cached;
     const r = await this.db.selectFrom('rooms').selectAll().where('room_id', '=', roomId).executeTakeFirst();
     if (!r) return undefined;
-    const row: RoomRow = { roomId: r.room_id, roomVersion: r.room_version, creator: r.creator, isPublic: r.is_public === 1, currentStateGroup: r.current_state_group === null ? null : Number(r.current_state_group) };
+    const row: RoomRow = {
+      roomId: r.room_id, roomVersion: r.room_version, creator: r.creator, isPublic: r.is_public === 1,
+      currentStateGroup: r.current_state_group === null ? null : Number(r.current_state_group),
+      forwardExtremities: JSON.parse(r.forward_extremities) as string[],
+    };
     this.rooms.set(roomId, row);
     return row;
   }
 
   async insertRoom(tx: Tx, r: { roomId: string; roomVersion: string; creator: string; now: number }): Promise<void> {
-    await tx.insertInto('rooms').values({ room_id: r.roomId, room_version: r.roomVersion, creator: r.creator, is_public: 0, created_ts: r.now, current_state_group: null }).execute();
+    await tx.insertInto('rooms').values({ room_id: r.roomId, room_version: r.roomVersion, creator: r.creator, is_public: 0, created_ts: r.now, current_state_group: null, forward_extremities: '[]' }).execute();
   }
 
   async setRoomPublic(roomId: string, isPublic: boolean): Promise<void> {
@@ -127,8 +132,7 @@ export class EventStore {
   }
 
   async forwardExtremities(roomId: string): Promise<string[]> {
-    const rows = await this.db.selectFrom('forward_extremities').select('event_id').where('room_id', '=', roomId).execute();
-    return rows.map((r) => r.event_id);
+    return (await this.getRoom(roomId))?.forwardExtremities ?? [];
   }
 
   /** The room's current state as (type, state_key) → event nid. Shared map: do not modify. */
@@ -180,15 +184,12 @@ export class EventStore {
       await indexRelations(tx, e, nid);
 
       if (current) {
-        await tx.deleteFrom('forward_extremities').where('room_id', '=', ev.room_id).execute();
-        await tx.insertInto('forward_extremities').values(current.extremities.map((id) => ({ room_id: ev.room_id, event_id: id }))).execute();
         const state = new Map(current.state);
         if (current.group === 'self' && ev.state_key !== undefined && e.rejectedReason === null) state.set(stateKey(ev.type, ev.state_key), nid);
         await this.applyCurrentStateDelta(tx, ev.room_id, current.previous, state, ev, nid);
         const newGroup = current.group === 'self' ? group : current.group;
-        if (newGroup !== (this.rooms.get(ev.room_id)?.currentStateGroup ?? -1)) {
-          await tx.updateTable('rooms').set({ current_state_group: newGroup }).where('room_id', '=', ev.room_id).execute();
-        }
+        await tx.updateTable('rooms').set({ current_state_group: newGroup, forward_extremities: JSON.stringify(current.extremities) })
+          .where('room_id', '=', ev.room_id).execute();
       }
       return { nid, group };
     });
@@ -200,7 +201,7 @@ export class EventStore {
     if (newRoom) this.rooms.delete(newRoom.roomId);
     if (current) {
       const room = this.rooms.get(ev.room_id);
-      if (room) this.rooms.set(ev.room_id, { ...room, currentStateGroup: current.group === 'self' ? group : current.group });
+      if (room) this.rooms.set(ev.room_id, { ...room, currentStateGroup: current.group === 'self' ? group : current.group, forwardExtremities: current.extremities });
     }
     return nid;
   }

@@ -83,6 +83,7 @@ export interface RoomsTable {
   is_public: number;
   created_ts: number;
   current_state_group: number | null;
+  forward_extremities: string;
 }
 
 export interface EventsTable {
@@ -107,7 +108,6 @@ export interface EventsTable {
 
 export interface EventEdgesTable { event_nid: number; prev_event_id: string }
 export interface EventAuthTable { event_nid: number; auth_event_id: string }
-export interface ForwardExtremitiesTable { room_id: string; event_id: string }
 export interface StateKeysTable { id: Generated<number>; type: string; state_key: string }
 export interface StateGroupsTable { id: Generated<number>; room_id: string; parent: number | null; chain: number }
 export interface StateGroupDeltasTable { group_id: number; state_key_id: number; event_nid: number | null }
@@ -141,7 +141,6 @@ export interface Schema {
   events: EventsTable;
   event_edges: EventEdgesTable;
   event_auth: EventAuthTable;
-  forward_extremities: ForwardExtremitiesTable;
   state_keys: StateKeysTable;
   state_groups: StateGroupsTable;
   state_group_deltas: StateGroupDeltasTable;

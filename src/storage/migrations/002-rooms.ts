@@ -15,6 +15,8 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('created_ts', 'bigint', (c) => c.notNull())
     // The state after the room's forward extremities (resolved when there are several).
     .addColumn('current_state_group', 'bigint')
+    // The events with no successor yet, as a JSON list: the prev_events of the next event.
+    .addColumn('forward_extremities', 'text', (c) => c.notNull().defaultTo('[]'))
     .execute();
 
   // Every event the server knows. `nid` is its position in the room-events stream and the
@@ -53,12 +55,6 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('event_nid', 'bigint', (c) => c.notNull())
     .addColumn('auth_event_id', 'text', (c) => c.notNull())
     .addPrimaryKeyConstraint('event_auth_pk', ['event_nid', 'auth_event_id'])
-    .execute();
-
-  await db.schema.createTable('forward_extremities')
-    .addColumn('room_id', 'text', (c) => c.notNull())
-    .addColumn('event_id', 'text', (c) => c.notNull())
-    .addPrimaryKeyConstraint('forward_extremities_pk', ['room_id', 'event_id'])
     .execute();
 
   // (type, state_key) interned to integers.
