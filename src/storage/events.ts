@@ -4,6 +4,7 @@
 import { splitStateKey, stateKey, type RoomEvent, type StateKey } from '../core/pdu.js';
 import type { DB, Tx } from './database.js';
 import type { NidStateMap, StateStore } from './state.js';
+import { WriteBatcher } from './write-batcher.js';
 import { indexRelations } from './relations.js';
 
 export interface RoomRow {
@@ -61,7 +62,11 @@ export class EventStore {
   private readonly byNid = new Map<number, StoredEvent>();
   private readonly rooms = new Map<string, RoomRow>();
 
-  constructor(private readonly db: DB, readonly state: StateStore) {}
+  private readonly writer: WriteBatcher;
+
+  constructor(private readonly db: DB, readonly state: StateStore) {
+    this.writer = new WriteBatcher(db);
+  }
 
   // ---- rooms ----
 
@@ -150,7 +155,8 @@ export class EventStore {
     if (current) stateKeys.push(...current.state.keys(), ...current.previous.keys());
     await this.state.internKeys(stateKeys);
 
-    const { nid, group } = await this.db.transaction().execute(async (tx) => {
+    let groupState: NidStateMap | undefined;
+    const { nid, group } = await this.writer.run(async (tx) => {
       if (newRoom) await this.insertRoom(tx, newRoom);
       const inserted = await tx.insertInto('events').values({
         event_id: ev.event_id, room_id: ev.room_id, type: ev.type, state_key: ev.state_key ?? null, sender: ev.sender,
@@ -168,6 +174,7 @@ export class EventStore {
         const after = new Map(e.stateAfter.state);
         if (ev.state_key !== undefined && e.rejectedReason === null) after.set(stateKey(ev.type, ev.state_key), nid);
         group = await this.state.createGroup(tx, ev.room_id, after, e.stateAfter.parent);
+        groupState = after;
         await tx.updateTable('events').set({ state_group: group }).where('nid', '=', nid).execute();
       }
 
@@ -194,6 +201,7 @@ export class EventStore {
       return { nid, group };
     });
 
+    if (group !== null && groupState) this.state.rememberGroup(group, groupState);
     this.remember({
       nid, event: ev, rejectedReason: e.rejectedReason, softFailed: e.softFailed, outlier: false, stateGroup: group,
       replacesState: e.replacesState, txn: e.txn,

@@ -73,8 +73,12 @@ export class StateStore {
       return { group_id: groupId, state_key_id: id, event_nid: nid };
     });
     for (let i = 0; i < rows.length; i += 500) await tx.insertInto('state_group_deltas').values(rows.slice(i, i + 500)).execute();
-    this.cache(groupId, new Map(state));
     return groupId;
+  }
+
+  /** Caches a group written by a committed transaction (an id from a rolled-back one may be reused). */
+  rememberGroup(groupId: number, state: NidStateMap): void {
+    this.cache(groupId, state);
   }
 
   /** The full state of a group. The returned map is shared: do not modify it. */

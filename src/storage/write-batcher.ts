@@ -1,0 +1,63 @@
+// Group commit: writes that arrive while a transaction is committing wait, and then go in
+// together in the next one, each inside its own savepoint so that one failure undoes only
+// itself. A commit costs more than the few inserts of one event; sharing it is what lets
+// many rooms write at once.
+import { sql } from 'kysely';
+import type { DB, Tx } from './database.js';
+
+interface Job {
+  work: (tx: Tx) => Promise<unknown>;
+  resolve: (v: unknown) => void;
+  reject: (e: unknown) => void;
+}
+
+export class WriteBatcher {
+  private queue: Job[] = [];
+  private draining = false;
+
+  constructor(private readonly db: DB, private readonly maxBatch = 64) {}
+
+  /** Runs `work` in a transaction (shared with other writes), resolving after the commit. */
+  run<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.queue.push({ work, resolve: resolve as (v: unknown) => void, reject });
+      if (!this.draining) void this.drain();
+    });
+  }
+
+  private async drain(): Promise<void> {
+    this.draining = true;
+    try {
+      while (this.queue.length > 0) {
+        const batch = this.queue.splice(0, this.maxBatch);
+        const outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
+        try {
+          await this.db.transaction().execute(async (tx) => {
+            for (const job of batch) {
+              await sql`SAVEPOINT weft_write`.execute(tx);
+              try {
+                const value = await job.work(tx);
+                await sql`RELEASE SAVEPOINT weft_write`.execute(tx);
+                outcomes.push({ ok: true, value });
+              } catch (error) {
+                await sql`ROLLBACK TO SAVEPOINT weft_write`.execute(tx);
+                await sql`RELEASE SAVEPOINT weft_write`.execute(tx);
+                outcomes.push({ ok: false, error });
+              }
+            }
+          });
+        } catch (error) {
+          for (const job of batch) job.reject(error);
+          continue;
+        }
+        batch.forEach((job, i) => {
+          const o = outcomes[i];
+          if (o.ok) job.resolve(o.value);
+          else job.reject(o.error);
+        });
+      }
+    } finally {
+      this.draining = false;
+    }
+  }
+}
