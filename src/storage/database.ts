@@ -58,6 +58,10 @@ function withStatementCache(sqlite: SQLite.Database): SQLite.Database {
 
 export function openPostgres(url: string, poolSize: number): Database {
   const pool = new pg.Pool({ connectionString: url, max: poolSize });
+  // An idle connection that the server drops (a restart, an administrator) is an 'error' event
+  // on the pool; unhandled, it would end the process. The pool replaces the connection on the
+  // next query, and a query on a dead connection fails with its own error.
+  pool.on('error', () => undefined);
   const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool }) });
   return { db, engine: 'postgres', close: () => db.destroy() };
 }
