@@ -16,7 +16,8 @@ const run = (args: string[], opts: { input?: string; env?: Record<string, string
     encoding: 'utf8', input: opts.input, env: { ...process.env, ...opts.env }, timeout: 60_000,
   });
 
-describe('weft CLI', () => {
+// Each test starts several real processes; on a busy 2-core machine that takes a while.
+describe('weft CLI', { timeout: 180_000 }, () => {
   it('prints help for itself and every command', () => {
     const main = run(['--help']);
     expect(main.status).toBe(0);
