@@ -127,6 +127,18 @@ export interface OpenIdTokensTable { token_hash: string; user_id: string; expire
 export interface ReceiptsTable { stream_id: Generated<number>; room_id: string; receipt_type: string; user_id: string; thread_id: string; event_id: string; event_nid: number; ts: number }
 export interface PresenceTable { stream_id: Generated<number>; user_id: string; presence: string; status_msg: string | null; last_active_ts: number | null; currently_active: number }
 
+// End-to-end encryption (migration 008).
+export interface E2eDeviceKeysTable { user_id: string; device_id: string; key_json: string }
+export interface E2eOneTimeKeysTable { id: Generated<number>; user_id: string; device_id: string; algorithm: string; key_id: string; key_json: string }
+export interface E2eFallbackKeysTable { user_id: string; device_id: string; algorithm: string; key_id: string; key_json: string; used: number }
+export interface E2eCrossSigningKeysTable { user_id: string; key_type: string; public_key: string; key_json: string }
+export interface E2eKeySignaturesTable { target_user_id: string; target_key_id: string; signer_user_id: string; signer_key_id: string; signature: string }
+export interface DeviceListChangesTable { stream_id: Generated<number>; user_id: string; kind: string; device_id: string | null; room_id: string | null; audience: string | null }
+export interface ToDeviceMessagesTable { stream_id: Generated<number>; user_id: string; device_id: string; sender: string; type: string; content: string }
+export interface ToDeviceTxnsTable { user_id: string; device_id: string; event_type: string; txn_id: string; created_ts: number }
+export interface E2eRoomKeysVersionsTable { user_id: string; version: number; algorithm: string; auth_data: string; etag: number; deleted: number }
+export interface E2eRoomKeysTable { user_id: string; version: number; room_id: string; session_id: string; first_message_index: number; forwarded_count: number; is_verified: number; session_data: string }
+
 export interface Schema {
   users: UsersTable;
   profiles: ProfilesTable;
@@ -156,4 +168,14 @@ export interface Schema {
   reports: ReportsTable;
   receipts: ReceiptsTable;
   presence: PresenceTable;
+  e2e_device_keys: E2eDeviceKeysTable;
+  e2e_one_time_keys: E2eOneTimeKeysTable;
+  e2e_fallback_keys: E2eFallbackKeysTable;
+  e2e_cross_signing_keys: E2eCrossSigningKeysTable;
+  e2e_key_signatures: E2eKeySignaturesTable;
+  device_list_changes: DeviceListChangesTable;
+  to_device_messages: ToDeviceMessagesTable;
+  to_device_txns: ToDeviceTxnsTable;
+  e2e_room_keys_versions: E2eRoomKeysVersionsTable;
+  e2e_room_keys: E2eRoomKeysTable;
 }
