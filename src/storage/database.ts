@@ -26,6 +26,13 @@ export function openSqlite(path: string): Database {
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
+  // Room DAG indexes take inserts at random places (event IDs are hashes): keep their pages in
+  // memory (64 MiB of cache, reads through mmap), and checkpoint the WAL less often so that a page
+  // written by many commits reaches the main file once.
+  sqlite.pragma('cache_size = -65536');
+  sqlite.pragma('mmap_size = 268435456');
+  sqlite.pragma('wal_autocheckpoint = 10000');
+  sqlite.pragma('temp_store = MEMORY');
   const db = new Kysely<Schema>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
   return { db, engine: 'sqlite', close: () => db.destroy() };
 }

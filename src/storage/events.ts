@@ -180,8 +180,6 @@ export class EventStore {
 
       const prevs = ev.prev_events.map(refId);
       if (prevs.length) await tx.insertInto('event_edges').values(prevs.map((p) => ({ event_nid: nid, prev_event_id: p }))).onConflict((oc) => oc.doNothing()).execute();
-      const auths = ev.auth_events.map(refId);
-      if (auths.length) await tx.insertInto('event_auth').values(auths.map((a) => ({ event_nid: nid, auth_event_id: a }))).onConflict((oc) => oc.doNothing()).execute();
       const redacts = redactsOf(ev);
       if (ev.type === 'm.room.redaction' && redacts && e.rejectedReason === null) {
         await tx.insertInto('redactions').values({ redacts, redaction_id: ev.event_id }).onConflict((oc) => oc.doNothing()).execute();

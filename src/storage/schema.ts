@@ -107,7 +107,6 @@ export interface EventsTable {
 }
 
 export interface EventEdgesTable { event_nid: number; prev_event_id: string }
-export interface EventAuthTable { event_nid: number; auth_event_id: string }
 export interface StateKeysTable { id: Generated<number>; type: string; state_key: string }
 export interface StateGroupsTable { id: Generated<number>; room_id: string; parent: number | null; chain: number }
 export interface StateGroupDeltasTable { group_id: number; state_key_id: number; event_nid: number | null }
@@ -125,6 +124,8 @@ export interface OpenIdTokensTable { token_hash: string; user_id: string; expire
 
 /** The latest receipt per (room, type, user, thread); thread_id is '' when unthreaded. */
 export interface ReceiptsTable { stream_id: Generated<number>; room_id: string; receipt_type: string; user_id: string; thread_id: string; event_id: string; event_nid: number; ts: number }
+/** Filters uploaded by clients (POST /user/{userId}/filter); filter_hash is the SHA-256 of filter_json. */
+export interface FiltersTable { filter_id: Generated<number>; user_id: string; filter_hash: string; filter_json: string }
 export interface PresenceTable { stream_id: Generated<number>; user_id: string; presence: string; status_msg: string | null; last_active_ts: number | null; currently_active: number }
 
 // End-to-end encryption (migration 008).
@@ -152,7 +153,6 @@ export interface Schema {
   rooms: RoomsTable;
   events: EventsTable;
   event_edges: EventEdgesTable;
-  event_auth: EventAuthTable;
   state_keys: StateKeysTable;
   state_groups: StateGroupsTable;
   state_group_deltas: StateGroupDeltasTable;
@@ -168,6 +168,7 @@ export interface Schema {
   reports: ReportsTable;
   receipts: ReceiptsTable;
   presence: PresenceTable;
+  filters: FiltersTable;
   e2e_device_keys: E2eDeviceKeysTable;
   e2e_one_time_keys: E2eOneTimeKeysTable;
   e2e_fallback_keys: E2eFallbackKeysTable;

@@ -44,18 +44,15 @@ export async function up(db: Kysely<any>): Promise<void> {
   await db.schema.createIndex('events_room_ts').on('events').columns(['room_id', 'origin_server_ts']).execute();
   await db.schema.createIndex('events_txn').on('events').columns(['txn_user_id', 'txn_device_id', 'txn_id']).unique().execute();
 
-  await db.schema.createTable('event_edges')
+  // prev_events edges, to find an event's children (auth_events are read from the event JSON).
+  // On SQLite the primary key is the table (WITHOUT ROWID): one B-tree instead of two.
+  let edges = db.schema.createTable('event_edges')
     .addColumn('event_nid', 'bigint', (c) => c.notNull())
     .addColumn('prev_event_id', 'text', (c) => c.notNull())
-    .addPrimaryKeyConstraint('event_edges_pk', ['event_nid', 'prev_event_id'])
-    .execute();
+    .addPrimaryKeyConstraint('event_edges_pk', ['event_nid', 'prev_event_id']);
+  if (!postgres) edges = edges.modifyEnd(sql`WITHOUT ROWID`);
+  await edges.execute();
   await db.schema.createIndex('event_edges_prev').on('event_edges').column('prev_event_id').execute();
-
-  await db.schema.createTable('event_auth')
-    .addColumn('event_nid', 'bigint', (c) => c.notNull())
-    .addColumn('auth_event_id', 'text', (c) => c.notNull())
-    .addPrimaryKeyConstraint('event_auth_pk', ['event_nid', 'auth_event_id'])
-    .execute();
 
   // (type, state_key) interned to integers.
   await sql`CREATE TABLE state_keys (
