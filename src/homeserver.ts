@@ -32,6 +32,7 @@ import { AccountDataService } from './services/account-data.js';
 import { ProfileService } from './services/profile.js';
 import { OpenIdService } from './services/openid.js';
 import { UserDirectoryService } from './services/user-directory.js';
+import { RoomPreviews } from './services/rooms/previews.js';
 
 export interface RateLimiters {
   client: RateLimiter;
@@ -64,6 +65,7 @@ export class Homeserver {
   readonly profiles: ProfileService;
   readonly openId: OpenIdService;
   readonly userDirectory: UserDirectoryService;
+  readonly previews: RoomPreviews;
   private apps: FastifyInstance[] = [];
 
   private constructor(
@@ -73,11 +75,11 @@ export class Homeserver {
     readonly log: Logger,
   ) {
     this.sessions = new SessionService(storage.devices, config.session);
-    this.accounts = new AccountService(storage, this.sessions, config.server_name);
     this.uia = new UiaService(storage.uia, config.session.uia_session_lifetime_ms);
     this.registrationTokens = new RegistrationTokenService(storage.registration);
     this.pipeline = new RoomPipeline(storage.events, { serverName: config.server_name, key: signingKey });
     this.rooms = new RoomService(storage, this.pipeline, config.server_name);
+    this.accounts = new AccountService(storage, this.sessions, config.server_name, this.rooms);
     this.directory = new DirectoryService(storage, config.server_name, this.pipeline);
     this.summaries = new RoomSummaries(storage, this.pipeline);
     this.publicRooms = new PublicRoomList(storage, this.summaries, config.server_name);
@@ -91,6 +93,7 @@ export class Homeserver {
     this.profiles = new ProfileService(storage, this.pipeline, log);
     this.openId = new OpenIdService(storage.openId, config.server_name);
     this.userDirectory = new UserDirectoryService(storage);
+    this.previews = new RoomPreviews(storage, this.visibility, this.formatter, this.timeline, this.notifier);
     this.pipeline.onPersisted((s) => this.notifier.notify({ stream: 'events', position: s.nid, rooms: [s.event.room_id], ...(s.event.type === 'm.room.member' && s.event.state_key ? { users: [s.event.state_key] } : {}) }));
     this.typing = new TypingService(this.notifier);
     this.presence = new PresenceService(storage.presence, this.notifier, config.presence, (err) => log.error({ err }, 'presence idle check failed'));
@@ -131,6 +134,7 @@ export class Homeserver {
   }
 
   async close(): Promise<void> {
+    this.previews.close();
     await Promise.all(this.apps.map((a) => a.close()));
     this.apps = [];
     this.typing.close();

@@ -6,6 +6,7 @@ import { MatrixError, forbidden } from '../errors.js';
 import type { Storage } from '../storage/index.js';
 import { hashPassword, newDeviceId, verifyPassword } from './secrets.js';
 import type { IssuedTokens, SessionService } from './sessions.js';
+import type { RoomService } from './rooms/rooms.js';
 
 export interface RegisterOptions {
   localpart: string | null;
@@ -29,6 +30,8 @@ export class AccountService {
     private readonly storage: Storage,
     private readonly sessions: SessionService,
     readonly serverName: string,
+    /** For deactivation, which takes the user out of their rooms. */
+    private readonly rooms?: RoomService,
     private readonly now: () => number = Date.now,
   ) {}
 
@@ -101,11 +104,38 @@ export class AccountService {
     }
   }
 
+  /**
+   * spec: POST /account/deactivate. As Synapse does: the devices and tokens go, the profile is
+   * emptied (displayname and avatar_url, and here every custom field too), the user leaves every
+   * room they are joined to and rejects every invite and knock, the rooms are forgotten, and all
+   * account data (global and per room, the ignore list and push rules with it) is deleted
+   * (spec: the `erase` parameter names account data as "non-event data" to erase; Synapse
+   * deletes it in any case). A room that refuses the leave is skipped: the account is
+   * deactivated either way.
+   */
   async deactivate(userId: string): Promise<void> {
     const all = (await this.storage.devices.listDevices(userId)).map((d) => d.deviceId);
     await this.deleteDevices(userId, all);
     await this.storage.accounts.deactivate(userId);
     this.sessions.forgetUser(userId);
+    await this.storage.profileFields.deleteAll(userId);
+    await this.leaveAllRooms(userId);
+    await this.storage.accountData.deleteAll(userId);
+  }
+
+  private async leaveAllRooms(userId: string): Promise<void> {
+    if (!this.rooms) return;
+    for (const membership of ['join', 'invite', 'knock']) {
+      for (const roomId of await this.storage.rooms.roomsWithMembership(userId, membership)) {
+        try {
+          await this.rooms.setMembership(roomId, userId, userId, 'leave');
+          await this.storage.rooms.forget(roomId, userId);
+        } catch (err) {
+          // The membership changed in between (kicked, banned, or left): nothing to undo.
+          if (!(err instanceof MatrixError)) throw err;
+        }
+      }
+    }
   }
 
   async deleteDevices(userId: string, deviceIds: string[]): Promise<void> {

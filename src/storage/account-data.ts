@@ -98,6 +98,15 @@ export class AccountDataStore {
     return users;
   }
 
+  /** Deletes all of the user's account data, global and per room (account deactivation). */
+  deleteAll(userId: string): Promise<void> {
+    return this.serialised(async () => {
+      await this.db.deleteFrom('account_data').where('user_id', '=', userId).execute();
+      this.ignoredWrites++;
+      this.ignored.delete(userId);
+    });
+  }
+
   private serialised<T>(fn: () => Promise<T>): Promise<T> {
     const result = this.writes.then(fn, fn);
     this.writes = result.catch(() => undefined);

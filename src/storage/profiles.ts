@@ -21,4 +21,9 @@ export class ProfileFieldStore {
   async delete(userId: string, field: string): Promise<void> {
     await this.db.deleteFrom('profile_fields').where('user_id', '=', userId).where('field', '=', field).execute();
   }
+
+  /** Deletes all of the user's extra fields (account deactivation). */
+  async deleteAll(userId: string): Promise<void> {
+    await this.db.deleteFrom('profile_fields').where('user_id', '=', userId).execute();
+  }
 }

@@ -2,7 +2,7 @@
 // modules/room_upgrades, modules/report_content
 import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
-import { isValidUserId } from '../../core/identifiers.js';
+import { isValidServerName, isValidUserId } from '../../core/identifiers.js';
 import { MatrixError, notFound } from '../../errors.js';
 import type { Homeserver } from '../../homeserver.js';
 import type { EventFilter } from '../../services/rooms/timeline.js';
@@ -33,8 +33,26 @@ export function roomExtraRoutes(app: FastifyInstance, hs: Homeserver): void {
 
   app.get<{ Params: { roomId: string }; Querystring: { ts: string; dir: 'f' | 'b' } }>('/_matrix/client/v1/rooms/:roomId/timestamp_to_event', {
     schema: { params: RoomParams, querystring: Type.Object({ ts: Type.String({ pattern: '^[0-9]{1,16}$' }), dir: Type.Union([Type.Literal('f'), Type.Literal('b')]) }, { additionalProperties: true }) },
-    config: auth,
+    // Not among the endpoints modules/guest_access lets guests call.
+    config: { auth: 'user' },
   }, async (req) => hs.timeline.eventAtTimestamp(requester(req), checkRoomId(req.params.roomId), Number(req.query.ts), req.query.dir));
+
+  // spec: room_summary.yaml. Rooms anyone may see are summarised without authentication too;
+  // guests are treated as users. `via` names servers to ask when this server is not in the room:
+  // Weft does not ask other servers yet, so it is checked and otherwise unused.
+  app.get<{ Params: { roomIdOrAlias: string }; Querystring: { via?: string | string[] } }>('/_matrix/client/v1/room_summary/:roomIdOrAlias', {
+    schema: {
+      params: Type.Object({ roomIdOrAlias: Type.String({ minLength: 1, maxLength: 255 }) }),
+      querystring: Type.Object({ via: Type.Optional(Type.Union([Type.String(), Type.Array(Type.String(), { maxItems: 50 })])) }, { additionalProperties: true }),
+    },
+    config: { auth: 'optional', guest: true },
+  }, async (req) => {
+    const via = req.query.via === undefined ? [] : Array.isArray(req.query.via) ? req.query.via : [req.query.via];
+    for (const server of via) if (!isValidServerName(server)) throw new MatrixError('M_INVALID_PARAM', `Invalid server name in \`via\`: ${JSON.stringify(server)}`, 400);
+    const target = req.params.roomIdOrAlias;
+    const roomId = target.startsWith('#') ? await hs.directory.resolveAlias(target) : checkRoomId(target);
+    return hs.summaries.forRequester(roomId, req.requester?.userId);
+  });
 
   app.post<{ Params: { roomId: string }; Body: { new_version: string; additional_creators?: string[] } }>('/_matrix/client/v3/rooms/:roomId/upgrade', {
     schema: { params: RoomParams, body: Type.Object({ new_version: Type.String({ minLength: 1, maxLength: 32 }), additional_creators: Type.Optional(Type.Array(Type.String(), { maxItems: 100 })) }, { additionalProperties: true }) },

@@ -2,38 +2,29 @@
 import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import { splitStateKey, stateKey } from '../../core/pdu.js';
-import { forbidden, notFound } from '../../errors.js';
+import { forbidden, missingParam, notFound } from '../../errors.js';
 import type { Homeserver } from '../../homeserver.js';
 import type { StoredEvent } from '../../storage/events.js';
 import type { NidStateMap } from '../../storage/state.js';
 import { parseStreamToken } from '../../services/rooms/timeline.js';
+import { DEFAULT_INITIAL_SYNC_LIMIT } from '../../services/rooms/previews.js';
 import { requester } from '../server.js';
 import { checkRoomId } from './rooms.js';
 import { parseFilterParam } from './room-extras.js';
 
 const RoomParams = Type.Object({ roomId: Type.String({ minLength: 1, maxLength: 255 }) });
+/** GET /events waits this long for an event when the client names no timeout (as Synapse). */
+const DEFAULT_EVENTS_TIMEOUT_MS = 30_000;
 const StateParams = Type.Object({ roomId: Type.String(), eventType: Type.String({ minLength: 1, maxLength: 255 }), stateKey: Type.Optional(Type.String({ maxLength: 255 })) });
 
 export function roomReadRoutes(app: FastifyInstance, hs: Homeserver): void {
+  // spec: modules/guest_access "Client behaviour" lists the endpoints guests may call.
   const auth = { auth: 'user' as const, guest: true };
+  const notGuests = { auth: 'user' as const };
 
-  /**
-   * The state a user may read: the current state while joined, else the state when they left
-   * (spec: "GET /rooms/{roomId}/state"). World-readable rooms are readable by anyone.
-   */
+  /** The state a user may read (RoomPreviews.readableState). */
   async function readableState(userId: string, roomId: string): Promise<NidStateMap> {
-    checkRoomId(roomId);
-    if (!(await hs.storage.events.getRoom(roomId))) throw forbidden(`You are not allowed to read ${roomId}`);
-    const m = await hs.storage.rooms.membershipRow(roomId, userId);
-    if (m?.membership === 'join') return hs.storage.events.currentState(roomId);
-    const current = await hs.storage.events.currentState(roomId);
-    const hist = await hs.pipeline.loadState(current, [stateKey('m.room.history_visibility', '')]);
-    if (hist.get(stateKey('m.room.history_visibility', ''))?.content.history_visibility === 'world_readable') return current;
-    if (m && m.membership === 'leave' || m?.membership === 'ban') {
-      const ev = (await hs.storage.events.getEventsByNid([m.eventNid])).get(m.eventNid);
-      if (ev?.stateGroup != null) return hs.storage.state.loadGroup(ev.stateGroup);
-    }
-    throw forbidden(`You are not allowed to read ${roomId}`);
+    return hs.previews.readableState(userId, checkRoomId(roomId));
   }
 
   async function stateEvents(state: NidStateMap, keys?: Iterable<string>): Promise<StoredEvent[]> {
@@ -92,7 +83,7 @@ export function roomReadRoutes(app: FastifyInstance, hs: Homeserver): void {
     return { chunk: await hs.formatter.format(members, r) };
   });
 
-  app.get<{ Params: { roomId: string } }>('/_matrix/client/v3/rooms/:roomId/joined_members', { schema: { params: RoomParams }, config: auth }, async (req) => {
+  app.get<{ Params: { roomId: string } }>('/_matrix/client/v3/rooms/:roomId/joined_members', { schema: { params: RoomParams }, config: notGuests }, async (req) => {
     const { userId } = requester(req);
     const roomId = checkRoomId(req.params.roomId);
     if ((await hs.storage.rooms.membership(roomId, userId)) !== 'join') throw forbidden(`You are not joined to ${roomId}`);
@@ -134,6 +125,38 @@ export function roomReadRoutes(app: FastifyInstance, hs: Homeserver): void {
     return hs.timeline.messages(r, roomId, {
       from: req.query.from, to: req.query.to, dir: req.query.dir ?? 'b', limit: req.query.limit === undefined ? 10 : Number(req.query.limit), filter,
     });
+  });
+
+  // spec: room_initial_sync.yaml: now only for peeking into rooms the user may read.
+  app.get<{ Params: { roomId: string }; Querystring: { limit?: string } }>('/_matrix/client/v3/rooms/:roomId/initialSync', {
+    schema: { params: RoomParams, querystring: Type.Object({ limit: Type.Optional(Type.String({ pattern: '^[0-9]{1,6}$' })) }, { additionalProperties: true }) },
+    config: auth,
+  }, async (req) => {
+    const r = requester(req);
+    const limit = req.query.limit === undefined ? DEFAULT_INITIAL_SYNC_LIMIT : Math.min(Number(req.query.limit), 1000);
+    return hs.previews.initialSync(r, checkRoomId(req.params.roomId), limit);
+  });
+
+  // spec: peeking_events.yaml: GET /events with room_id, the event stream of one room. (The
+  // deprecated GET /events without room_id, old_sync.yaml, is not served.)
+  app.get<{ Querystring: { room_id?: string; from?: string; timeout?: string } }>('/_matrix/client/v3/events', {
+    schema: {
+      querystring: Type.Object({
+        room_id: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
+        from: Type.Optional(Type.String({ maxLength: 64 })),
+        timeout: Type.Optional(Type.String({ pattern: '^[0-9]{1,9}$' })),
+      }, { additionalProperties: true }),
+    },
+    config: auth,
+  }, async (req, reply) => {
+    const r = requester(req);
+    if (req.query.room_id === undefined) throw missingParam('Missing parameter `room_id`');
+    const roomId = checkRoomId(req.query.room_id);
+    // A client that goes away stops the wait.
+    const gone = new AbortController();
+    reply.raw.on('close', () => gone.abort());
+    const timeout = req.query.timeout === undefined ? DEFAULT_EVENTS_TIMEOUT_MS : Number(req.query.timeout);
+    return hs.previews.events(r, roomId, req.query.from, timeout, gone.signal);
   });
 }
 

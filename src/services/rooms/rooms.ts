@@ -10,6 +10,7 @@ import type { StoredEvent } from '../../storage/events.js';
 import type { RoomPipeline } from './pipeline.js';
 import { checkPowerLevels, checkStateContent } from './content-checks.js';
 import { validateCanonicalAlias } from '../directory.js';
+import { relationOf } from '../../storage/relations.js';
 
 export type Preset = 'private_chat' | 'trusted_private_chat' | 'public_chat';
 
@@ -153,15 +154,33 @@ export class RoomService {
     return this.pipeline.send(roomId, { type: 'm.room.member', state_key: target, sender, content });
   }
 
+  /**
+   * Joins `userId` to a room. spec: modules/guest_access "Server behaviour": guests may join
+   * only rooms whose m.room.guest_access is `can_join`.
+   */
+  async join(roomId: string, userId: string, opts: { reason?: string; guest?: boolean } = {}): Promise<StoredEvent> {
+    await this.requireRoom(roomId);
+    if (opts.guest && (await this.guestAccess(roomId)) !== 'can_join') {
+      throw forbidden('Guest access is not allowed in this room');
+    }
+    return this.setMembership(roomId, userId, userId, 'join', { reason: opts.reason });
+  }
+
   async send(roomId: string, sender: string, type: string, content: JsonObject, txn?: { userId: string; deviceId: string; txnId: string }): Promise<StoredEvent> {
     await this.requireRoom(roomId);
+    // A retried transaction gets its event back; the checks were made when it was first sent.
+    if (!txn || (await this.storage.events.findTxn(txn.userId, txn.deviceId, txn.txnId)) === undefined) {
+      await this.checkRelation(roomId, sender, type, content);
+    }
     return this.pipeline.send(roomId, { type, sender, content, txn });
   }
 
   async setState(roomId: string, sender: string, type: string, key: string, content: JsonObject): Promise<StoredEvent> {
     await this.requireRoom(roomId);
     await validateCanonicalAlias(this.storage, this.serverName, roomId, type, key, content);
-    return this.pipeline.send(roomId, { type, state_key: key, sender, content });
+    const stored = await this.pipeline.send(roomId, { type, state_key: key, sender, content });
+    if (type === 'm.room.guest_access' && key === '' && content.guest_access !== 'can_join') await this.removeGuests(roomId);
+    return stored;
   }
 
   async redact(roomId: string, sender: string, eventId: string, reason: string | undefined, txn?: { userId: string; deviceId: string; txnId: string }): Promise<StoredEvent> {
@@ -177,6 +196,67 @@ export class RoomService {
 
   async requireJoined(roomId: string, userId: string): Promise<void> {
     if ((await this.storage.rooms.membership(roomId, userId)) !== 'join') throw forbidden(`You are not joined to ${roomId}`);
+  }
+
+  /**
+   * The send-time checks on relations. spec: modules/threading "Validation of m.thread
+   * relationships" (a thread cannot start from an event that itself has a relation: 400
+   * M_UNKNOWN), modules/event_annotations "Avoiding duplicate annotations" (one annotation per
+   * sender, event type and key on an event, unless the first was redacted: 400
+   * M_DUPLICATE_ANNOTATION). Two identical annotations sent at the same instant may both pass,
+   * as in Synapse; clients deduplicate annotations anyway.
+   */
+  private async checkRelation(roomId: string, sender: string, type: string, content: JsonObject): Promise<void> {
+    const rel = relationOf(content);
+    if (!rel) return;
+    if (rel.relType === 'm.thread') {
+      const parent = await this.storage.events.getEvent(rel.eventId);
+      if (!parent || parent.event.room_id !== roomId || !relationOf(parent.event.content)) return;
+      // A redaction strips m.relates_to: a redacted event can be a thread root.
+      if ((await this.storage.rooms.redactionsOf([rel.eventId])).size > 0) return;
+      throw new MatrixError('M_UNKNOWN', 'Cannot start a thread from an event that has a relation', 400);
+    }
+    if (rel.relType === 'm.annotation') {
+      const key = (content['m.relates_to'] as JsonObject).key;
+      if (typeof key !== 'string') return;
+      // The relations index holds neither redacted, rejected nor soft-failed events.
+      const mine = (await this.storage.relations.childrenOf([rel.eventId], 'm.annotation'))
+        .filter((r) => r.sender === sender && r.roomId === roomId);
+      if (mine.length === 0) return;
+      const events = await this.storage.events.getEventsByNid(mine.map((r) => r.eventNid));
+      for (const e of events.values()) {
+        const k = (e.event.content['m.relates_to'] as JsonObject | undefined)?.key;
+        if (e.event.type === type && k === key) {
+          throw new MatrixError('M_DUPLICATE_ANNOTATION', 'You have already sent this annotation for this event', 400);
+        }
+      }
+    }
+  }
+
+  /** The room's current m.room.guest_access value (undefined when unset: guests may not join). */
+  private async guestAccess(roomId: string): Promise<string | undefined> {
+    const key = stateKey('m.room.guest_access', '');
+    const state = await this.pipeline.loadState(await this.storage.events.currentState(roomId), [key]);
+    const value = state.get(key)?.content.guest_access;
+    return typeof value === 'string' ? value : undefined;
+  }
+
+  /**
+   * spec: modules/guest_access "Server behaviour": when guests may no longer join, the server
+   * sets their membership to leave. As Synapse does, each guest leaves by their own event, so
+   * that no power level is needed. A guest whose membership changed in between is skipped.
+   */
+  private async removeGuests(roomId: string): Promise<void> {
+    for (const userId of await this.storage.rooms.joinedMemberIds(roomId)) {
+      if (!userId.endsWith(`:${this.serverName}`)) continue;
+      if (!(await this.storage.accounts.getUser(userId))?.isGuest) continue;
+      try {
+        await this.pipeline.send(roomId, { type: 'm.room.member', state_key: userId, sender: userId, content: { membership: 'leave' } });
+      } catch (err) {
+        // The member changed in between (left or was kicked): nothing left to do for them.
+        if (!(err instanceof MatrixError)) throw err;
+      }
+    }
   }
 
   private async requireRoom(roomId: string): Promise<void> {

@@ -4,6 +4,7 @@
 import { redactEvent } from '../../core/events.js';
 import { splitStateKey, stateKey, type JsonObject, type RoomEvent, type StateKey } from '../../core/pdu.js';
 import { getRoomVersion, type RoomVersion } from '../../core/room-versions.js';
+import { notFound } from '../../errors.js';
 import type { Storage } from '../../storage/index.js';
 import type { RoomPipeline } from './pipeline.js';
 
@@ -77,6 +78,38 @@ export class RoomSummaries {
       out.set(roomId, facts);
     }
     return out;
+  }
+
+  /**
+   * spec: GET /_matrix/client/v1/room_summary/{roomIdOrAlias}: the summary, with the requester's
+   * membership ("leave" when they have none, as Synapse answers; absent when unauthenticated).
+   * A room the requester may not see is M_NOT_FOUND, like an unknown one, so that the answer
+   * does not reveal which private rooms exist.
+   */
+  async forRequester(roomId: string, userId: string | undefined): Promise<RoomSummary & { membership?: string }> {
+    const facts = await this.get(roomId);
+    const membership = facts && userId !== undefined ? await this.storage.rooms.membership(roomId, userId) : undefined;
+    if (!facts || !(await this.accessible(facts, userId, membership))) throw notFound('Room not found');
+    return userId === undefined ? { ...facts.summary } : { ...facts.summary, membership: membership ?? 'leave' };
+  }
+
+  /**
+   * Who may see a room's summary (as Synapse decides, following MSC3266): anyone when the room
+   * is world_readable or its join rule is public, knock or knock_restricted (the rooms the spec
+   * lets servers summarise without authentication); otherwise members who are joined, invited
+   * or knocking, and, under a restricted join rule, users joined to one of the allowed rooms.
+   */
+  async accessible(f: RoomFacts, userId: string | undefined, membership: string | undefined): Promise<boolean> {
+    if (f.summary.world_readable) return true;
+    const rule = f.summary.join_rule;
+    if (rule === 'public') return true;
+    if ((rule === 'knock' && f.version.knockingSupported) || (rule === 'knock_restricted' && f.version.knockRestrictedSupported)) return true;
+    if (userId === undefined) return false;
+    if (membership === 'join' || membership === 'invite' || membership === 'knock') return true;
+    if (membership !== 'ban' && restrictedJoinRule(f.version, rule) && f.allowedRoomIds.length > 0) {
+      return (await this.storage.roomDirectory.joinedAmong(userId, f.allowedRoomIds)).size > 0;
+    }
+    return false;
   }
 
   private async read(roomId: string, group: number, version: RoomVersion, joined: number): Promise<RoomFacts> {

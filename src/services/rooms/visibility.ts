@@ -36,9 +36,25 @@ export class Visibility {
         at = { membership: member?.event.content.membership as string | undefined, visibility };
         byGroup.set(s.stateGroup, at);
       }
-      if (isVisible(at.visibility, at.membership, joinedAfter(s.nid))) out.push(s);
+      if (isVisible(at.visibility, at.membership, joinedAfter(s.nid))) {
+        out.push(s);
+      } else if (s.event.type === 'm.room.history_visibility' && s.event.state_key === '') {
+        // spec: modules/history_visibility "Server behaviour": a history_visibility event is
+        // visible if the visibility before *or* after it allows. The state at a state event is
+        // the state after it, so `at` holds the new visibility; the one before is the content
+        // of the event it replaced (shared when there was none).
+        const before = await this.visibilityBefore(s);
+        if (isVisible(before, at.membership, joinedAfter(s.nid))) out.push(s);
+      }
     }
     return out;
+  }
+
+  private async visibilityBefore(s: StoredEvent): Promise<string> {
+    if (s.replacesState === null) return 'shared';
+    const prev = await this.storage.events.getEvent(s.replacesState);
+    const v = prev?.event.content.history_visibility;
+    return typeof v === 'string' ? v : 'shared';
   }
 }
 
