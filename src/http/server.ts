@@ -109,6 +109,7 @@ export function buildApp(hs: Homeserver, resources: readonly Resource[], logger:
   app.addHook('onResponse', async (req, reply) => {
     const ms = reply.elapsedTime;
     recordRequest(req.routeOptions.url ?? 'unknown', req.method, reply.statusCode, ms);
+    if (!req.log.isLevelEnabled('info')) return;
     req.log.info({
       method: req.method, url: redactUrl(req.url), status: reply.statusCode, ms: Math.round(ms * 10) / 10,
       ip: req.ip, user: req.requester?.userId,
