@@ -17,6 +17,8 @@ import { OpenIdStore } from './openid.js';
 import { UserDirectoryStore } from './user-directory.js';
 import { RoomDirectoryStore } from './room-directory.js';
 import { RelationStore } from './relations.js';
+import { FilterStore } from './filters.js';
+import { SyncStore } from './sync.js';
 
 export class Storage {
   readonly accounts: AccountStore;
@@ -35,6 +37,8 @@ export class Storage {
   readonly userDirectory: UserDirectoryStore;
   readonly roomDirectory: RoomDirectoryStore;
   readonly relations: RelationStore;
+  readonly filters: FilterStore;
+  readonly sync: SyncStore;
 
   constructor(readonly database: Database) {
     const db = database.db;
@@ -54,6 +58,8 @@ export class Storage {
     this.userDirectory = new UserDirectoryStore(db);
     this.roomDirectory = new RoomDirectoryStore(db);
     this.relations = new RelationStore(db);
+    this.filters = new FilterStore(db);
+    this.sync = new SyncStore(db);
   }
 
   get engine(): Engine { return this.database.engine; }

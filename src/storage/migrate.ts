@@ -7,6 +7,7 @@ import * as m003 from './migrations/003-directory.js';
 import * as m004 from './migrations/004-relations.js';
 import * as m005 from './migrations/005-account-data.js';
 import * as m006 from './migrations/006-receipts-presence.js';
+import * as m007 from './migrations/007-sync.js';
 import * as m008 from './migrations/008-e2ee.js';
 
 const MIGRATIONS: Record<string, Migration> = {
@@ -16,6 +17,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '004-relations': m004,
   '005-account-data': m005,
   '006-receipts-presence': m006,
+  '007-sync': m007,
   '008-e2ee': m008,
 };
 
