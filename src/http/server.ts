@@ -38,6 +38,7 @@ const CORS_HEADERS = {
 };
 
 const METHODS = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD'] as const;
+const INFO_OR_LOWER = new Set(['info', 'debug', 'trace']);
 
 /** The requester of an authenticated route; routes with auth 'user' always have one. */
 export function requester(req: FastifyRequest): Requester {
@@ -109,7 +110,7 @@ export function buildApp(hs: Homeserver, resources: readonly Resource[], logger:
   app.addHook('onResponse', async (req, reply) => {
     const ms = reply.elapsedTime;
     recordRequest(req.routeOptions.url ?? 'unknown', req.method, reply.statusCode, ms);
-    if (!req.log.isLevelEnabled('info')) return;
+    if (!INFO_OR_LOWER.has(req.log.level)) return;
     req.log.info({
       method: req.method, url: redactUrl(req.url), status: reply.statusCode, ms: Math.round(ms * 10) / 10,
       ip: req.ip, user: req.requester?.userId,
