@@ -2,6 +2,7 @@
 // modules/room_upgrades, modules/report_content
 import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
+import { parseRoomEventFilter } from '../../core/filter.js';
 import { isValidServerName, isValidUserId } from '../../core/identifiers.js';
 import { MatrixError, notFound } from '../../errors.js';
 import type { Homeserver } from '../../homeserver.js';
@@ -12,12 +13,14 @@ import { checkRoomId } from './rooms.js';
 const RoomParams = Type.Object({ roomId: Type.String({ minLength: 1, maxLength: 255 }) });
 const RoomEventParams = Type.Object({ roomId: Type.String({ minLength: 1, maxLength: 255 }), eventId: Type.String({ minLength: 1, maxLength: 255 }) });
 
+/** The `filter` of /messages and /context: a RoomEventFilter as JSON (core/filter.ts). */
 export function parseFilterParam(raw: string | undefined): EventFilter | undefined {
   if (raw === undefined) return undefined;
   let filter: unknown;
   try { filter = JSON.parse(raw); } catch { throw new MatrixError('M_INVALID_PARAM', '`filter` is not JSON', 400); }
-  if (typeof filter !== 'object' || filter === null || Array.isArray(filter)) throw new MatrixError('M_INVALID_PARAM', '`filter` must be an object', 400);
-  return filter as EventFilter;
+  const parsed = parseRoomEventFilter(filter);
+  if (!parsed.ok) throw new MatrixError('M_INVALID_PARAM', `Invalid filter: ${parsed.reason}`, 400);
+  return parsed.value;
 }
 
 export function roomExtraRoutes(app: FastifyInstance, hs: Homeserver): void {

@@ -1,43 +1,47 @@
 // Reading a room's history: /messages pages, single events, context.
 // spec: client-server-api "GET /rooms/{roomId}/messages", "GET /rooms/{roomId}/event/{eventId}",
 // "GET /rooms/{roomId}/context/{eventId}"
+import { matchesRoom, matchesRoomEventFilter, sqlPushdown, type RoomEventFilter } from '../../core/filter.js';
+import { splitStateKey, stateKey } from '../../core/pdu.js';
 import { MatrixError, notFound } from '../../errors.js';
 import type { StoredEvent } from '../../storage/events.js';
 import type { Storage } from '../../storage/index.js';
 import type { ClientEvent, EventFormatter, Viewer } from './format.js';
 import type { Visibility } from './visibility.js';
+import { parseSyncToken } from '../sync/token.js';
 
 /**
  * Pagination tokens name a position in the room-events stream, `s<N>`: between event N and the
  * next. Paginating backwards from it returns events at or before N, forwards those after N.
+ * A /sync token names its events position the same way (spec: "Syncing": next_batch and
+ * prev_batch are usable as `from`).
  */
 export function parseStreamToken(token: string): number {
   const m = /^s(\d{1,15})$/.exec(token);
-  if (!m) throw new MatrixError('M_INVALID_PARAM', `Invalid pagination token ${JSON.stringify(token)}`, 400);
-  return Number(m[1]);
+  if (m) return Number(m[1]);
+  const sync = parseSyncToken(token);
+  if (sync) return sync.events;
+  throw new MatrixError('M_INVALID_PARAM', `Invalid pagination token ${JSON.stringify(token)}`, 400);
 }
 export const streamToken = (position: number) => `s${position}`;
 
-export interface EventFilter {
-  limit?: number;
-  types?: string[];
-  not_types?: string[];
-  senders?: string[];
-  not_senders?: string[];
-}
+/** The RoomEventFilter of /messages and /context (core/filter.ts, shared with /sync). */
+export type EventFilter = RoomEventFilter;
 
 export class Timeline {
   constructor(private readonly storage: Storage, private readonly visibility: Visibility, private readonly formatter: EventFormatter) {}
 
   async messages(viewer: Viewer, roomId: string, q: { from?: string; to?: string; dir: 'b' | 'f'; limit: number; filter?: EventFilter }):
-    Promise<{ chunk: ClientEvent[]; start: string; end?: string }> {
+    Promise<{ chunk: ClientEvent[]; start: string; end?: string; state?: ClientEvent[] }> {
     await this.requireCanRead(viewer.userId, roomId);
     const from = q.from !== undefined ? parseStreamToken(q.from) : q.dir === 'b' ? await this.storage.rooms.maxStreamPosition() : 0;
     const to = q.to !== undefined ? parseStreamToken(q.to) : undefined;
     const limit = Math.max(0, Math.min(q.filter?.limit ?? q.limit, 1000));
     const page = await this.page(viewer, roomId, from, q.dir, limit, q.filter, to);
     const chunk = await this.formatter.format(page.chunk, viewer);
-    return { chunk, start: q.from ?? streamToken(from), ...(page.exhausted ? {} : { end: streamToken(page.last) }) };
+    // spec: lazy-loaded members: the member events of the chunk's senders, as at its first event.
+    const state = q.filter?.lazy_load_members && page.chunk.length ? await this.formatter.format(await this.senderMembers(page.chunk[0], page.chunk), viewer) : undefined;
+    return { chunk, start: q.from ?? streamToken(from), ...(page.exhausted ? {} : { end: streamToken(page.last) }), ...(state ? { state } : {}) };
   }
 
   /** One event, if it is in this room and visible to the user. */
@@ -60,8 +64,12 @@ export class Timeline {
     const before = await page('b', target.nid - 1, beforeLimit);
     const after = await page('f', target.nid, total - beforeLimit);
     const last = after.chunk.length ? after.chunk[after.chunk.length - 1] : target;
-    const stateNids = last.stateGroup === null ? [] : [...(await this.storage.state.loadGroup(last.stateGroup)).values()];
-    const stateEvents = [...(await this.storage.events.getEventsByNid(stateNids)).values()];
+    // spec: the filter applies to `state` too; with lazy-loaded members only the senders' member events are kept.
+    const stateMap = last.stateGroup === null ? new Map<string, number>() : await this.storage.state.loadGroup(last.stateGroup);
+    const senders = new Set([target, ...before.chunk, ...after.chunk].map((e) => e.event.sender));
+    const wanted = (k: string) => !filter?.lazy_load_members || splitStateKey(k)[0] !== 'm.room.member' || senders.has(splitStateKey(k)[1]);
+    const stateNids = [...stateMap].filter(([k]) => wanted(k)).map(([, nid]) => nid);
+    const stateEvents = [...(await this.storage.events.getEventsByNid(stateNids)).values()].filter((e) => matchesRoomEventFilter(filter, e.event));
     const [event, eventsBefore, eventsAfter, state] = await Promise.all([
       this.formatter.format([target], viewer).then((e) => e[0]),
       this.formatter.format(before.chunk, viewer),
@@ -96,24 +104,33 @@ export class Timeline {
     // The store's bounds are exclusive event positions.
     let cursor = dir === 'b' ? from + 1 : from;
     const bound = to === undefined ? undefined : dir === 'b' ? to : to + 1;
-    let exhausted = false;
+    // A filter that leaves this room out leaves out all of it.
+    let exhausted = !matchesRoom(filter, roomId);
+    // The database applies what it can of the filter; core/filter.ts decides.
+    const pushed = sqlPushdown(filter);
     // Events the user may not see are skipped; keep reading until the page is full.
     while (chunk.length < limit && !exhausted) {
       const want = limit - chunk.length;
-      const nids = await this.storage.rooms.timeline({
-        roomId, from: cursor, dir, limit: want, to: bound,
-        types: filter?.types, notTypes: filter?.not_types, senders: filter?.senders, notSenders: filter?.not_senders,
-      });
+      const nids = await this.storage.rooms.timeline({ roomId, from: cursor, dir, limit: want, to: bound, ...pushed });
       if (nids.length < want) exhausted = true;
       if (nids.length === 0) break;
       cursor = nids[nids.length - 1];
       const loaded = await this.storage.events.getEventsByNid(nids);
-      const events = nids.map((n) => loaded.get(n)).filter((e): e is StoredEvent => e !== undefined);
+      const events = nids.map((n) => loaded.get(n)).filter((e): e is StoredEvent => e !== undefined && matchesRoomEventFilter(filter, e.event));
       // spec: modules/ignore_users: events from users the viewer ignores are hidden, except state events.
       const ignored = await this.storage.accountData.ignoredUsers(viewer.userId);
       chunk.push(...(await this.visibility.filter(viewer.userId, roomId, events)).filter((s) => s.event.state_key !== undefined || !ignored.has(s.event.sender)));
     }
     return { chunk, last: dir === 'b' ? cursor - 1 : cursor, exhausted };
+  }
+
+  /** The member events, in the state at `at`, of the senders of `events`. */
+  private async senderMembers(at: StoredEvent, events: StoredEvent[]): Promise<StoredEvent[]> {
+    if (at.stateGroup === null) return [];
+    const state = await this.storage.state.loadGroup(at.stateGroup);
+    const nids = [...new Set(events.map((e) => e.event.sender))].map((u) => state.get(stateKey('m.room.member', u))).filter((n): n is number => n !== undefined);
+    const loaded = await this.storage.events.getEventsByNid(nids);
+    return nids.map((n) => loaded.get(n)).filter((e): e is StoredEvent => e !== undefined);
   }
 
   /** Users who never were in the room may not read it (unless it is world-readable, checked per event). */
