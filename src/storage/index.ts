@@ -19,6 +19,10 @@ import { RoomDirectoryStore } from './room-directory.js';
 import { RelationStore } from './relations.js';
 import { FilterStore } from './filters.js';
 import { SyncStore } from './sync.js';
+import { E2eKeyStore } from './e2e-keys.js';
+import { DeviceListStore } from './device-lists.js';
+import { ToDeviceStore } from './to-device.js';
+import { KeyBackupStore } from './key-backup.js';
 
 export class Storage {
   readonly accounts: AccountStore;
@@ -39,6 +43,10 @@ export class Storage {
   readonly relations: RelationStore;
   readonly filters: FilterStore;
   readonly sync: SyncStore;
+  readonly e2eKeys: E2eKeyStore;
+  readonly deviceLists: DeviceListStore;
+  readonly toDevice: ToDeviceStore;
+  readonly keyBackup: KeyBackupStore;
 
   constructor(readonly database: Database) {
     const db = database.db;
@@ -60,6 +68,10 @@ export class Storage {
     this.relations = new RelationStore(db);
     this.filters = new FilterStore(db);
     this.sync = new SyncStore(db);
+    this.e2eKeys = new E2eKeyStore(db);
+    this.deviceLists = new DeviceListStore(db);
+    this.toDevice = new ToDeviceStore(db);
+    this.keyBackup = new KeyBackupStore(db);
   }
 
   get engine(): Engine { return this.database.engine; }
