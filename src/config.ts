@@ -47,6 +47,8 @@ export interface Config {
   presence: {
     enabled: boolean;
     idle_timeout_ms: number;
+    /** A user whose syncs marked them online goes offline this long after their last sync ends. */
+    offline_after_sync_ms: number;
   };
   max_request_body_bytes: number;
   log_level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -88,7 +90,7 @@ export function defaultConfig(): Config {
       login: { per_second: 0.5, burst: 10 },
       registration: { per_second: 0.5, burst: 10 },
     },
-    presence: { enabled: true, idle_timeout_ms: 5 * 60_000 },
+    presence: { enabled: true, idle_timeout_ms: 5 * 60_000, offline_after_sync_ms: 30_000 },
     max_request_body_bytes: 1024 * 1024,
     log_level: 'info',
     media_path: './data/media',
@@ -283,6 +285,7 @@ export function validateConfig(raw: unknown, baseDir = process.cwd()): Config {
     presence: {
       enabled: bool(presence.enabled, 'presence.enabled'),
       idle_timeout_ms: int(presence.idle_timeout_ms, 'presence.idle_timeout_ms', 100),
+      offline_after_sync_ms: int(presence.offline_after_sync_ms, 'presence.offline_after_sync_ms', 100),
     },
     max_request_body_bytes: int(c.max_request_body_bytes, 'max_request_body_bytes', 1024),
     log_level: oneOf(c.log_level, 'log_level', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const),

@@ -60,6 +60,7 @@ describe('configuration', () => {
     [{ public_baseurl: 'ftp://x' }, 'public_baseurl'],
     [{ no_such_option: 1 }, 'no_such_option'],
     [{ database: { paht: 'x' } }, 'database.paht'],
+    [{ presence: { offline_after_sync_ms: 5 } }, 'presence.offline_after_sync_ms'],
   ])('rejects %j naming `%s`', (raw, option) => {
     let err: unknown;
     try { validateConfig(raw); } catch (e) { err = e; }
