@@ -32,6 +32,10 @@ import { AccountDataService } from './services/account-data.js';
 import { ProfileService } from './services/profile.js';
 import { OpenIdService } from './services/openid.js';
 import { UserDirectoryService } from './services/user-directory.js';
+import { DeviceListService } from './services/e2ee/device-lists.js';
+import { ToDeviceService } from './services/e2ee/to-device.js';
+import { E2eKeyService } from './services/e2ee/keys.js';
+import { KeyBackupService } from './services/e2ee/key-backup.js';
 import { RoomPreviews } from './services/rooms/previews.js';
 
 export interface RateLimiters {
@@ -65,6 +69,10 @@ export class Homeserver {
   readonly profiles: ProfileService;
   readonly openId: OpenIdService;
   readonly userDirectory: UserDirectoryService;
+  readonly deviceLists: DeviceListService;
+  readonly toDevice: ToDeviceService;
+  readonly e2eKeys: E2eKeyService;
+  readonly keyBackup: KeyBackupService;
   readonly previews: RoomPreviews;
   private apps: FastifyInstance[] = [];
 
@@ -103,6 +111,17 @@ export class Homeserver {
       if (domainOf(event.sender) === config.server_name) this.presence.bumpActive(event.sender).catch((err: unknown) => log.error({ err }, 'presence update failed'));
     });
     this.receipts = new ReceiptService(storage, this.visibility, this.notifier, this.accountData);
+    // End-to-end encryption. Joins and leaves change who must track whose devices; a deleted
+    // device takes its keys and pending to-device messages with it.
+    this.deviceLists = new DeviceListService(storage, this.notifier, (err) => log.error({ err }, 'device-list update failed'));
+    this.pipeline.onPersisted((s) => this.deviceLists.onPersisted(s));
+    this.toDevice = new ToDeviceService(storage, this.notifier, config.server_name);
+    this.e2eKeys = new E2eKeyService(storage, this.deviceLists, config.server_name);
+    this.keyBackup = new KeyBackupService(storage);
+    this.accounts.onDevicesDeleted(async (userId, deviceIds) => {
+      await this.e2eKeys.deleteDevices(userId, deviceIds);
+      await this.toDevice.deleteDevices(userId, deviceIds);
+    });
     const rl = config.rate_limits;
     this.rateLimits = {
       client: new RateLimiter(rl.client, rl.enabled),

@@ -26,6 +26,8 @@ export interface RegisterOptions {
 export type RegisterResult = { user_id: string } & Partial<IssuedTokens>;
 
 export class AccountService {
+  private readonly devicesDeletedListeners: Array<(userId: string, deviceIds: string[]) => Promise<void>> = [];
+
   constructor(
     private readonly storage: Storage,
     private readonly sessions: SessionService,
@@ -140,6 +142,12 @@ export class AccountService {
 
   async deleteDevices(userId: string, deviceIds: string[]): Promise<void> {
     this.sessions.forget(await this.storage.devices.deleteDevices(userId, deviceIds));
+    for (const listener of this.devicesDeletedListeners) await listener(userId, deviceIds);
+  }
+
+  /** Work to do once devices are deleted: E2EE deletes their keys and to-device messages. */
+  onDevicesDeleted(listener: (userId: string, deviceIds: string[]) => Promise<void>): void {
+    this.devicesDeletedListeners.push(listener);
   }
 
   async isAdmin(userId: string): Promise<boolean> {

@@ -43,6 +43,7 @@ export function deviceRoutes(app: FastifyInstance, hs: Homeserver): void {
     const { userId } = requester(req);
     if (req.body.display_name !== undefined) {
       if (!(await hs.storage.devices.renameDevice(userId, req.params.deviceId, req.body.display_name))) throw notFound('Device not found');
+      await hs.e2eKeys.deviceRenamed(userId, req.params.deviceId);
     } else if (!(await hs.storage.devices.getDevice(userId, req.params.deviceId))) {
       throw notFound('Device not found');
     }
