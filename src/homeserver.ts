@@ -27,6 +27,7 @@ import { Notifier } from './services/notifier.js';
 import { TypingService } from './services/typing.js';
 import { PresenceService } from './services/presence.js';
 import { ReceiptService } from './services/receipts.js';
+import { SyncService } from './services/sync/sync.js';
 import { domainOf } from './core/identifiers.js';
 import { AccountDataService } from './services/account-data.js';
 import { ProfileService } from './services/profile.js';
@@ -65,6 +66,7 @@ export class Homeserver {
   readonly typing: TypingService;
   readonly presence: PresenceService;
   readonly receipts: ReceiptService;
+  readonly sync: SyncService;
   readonly accountData: AccountDataService;
   readonly profiles: ProfileService;
   readonly openId: OpenIdService;
@@ -111,6 +113,10 @@ export class Homeserver {
       if (domainOf(event.sender) === config.server_name) this.presence.bumpActive(event.sender).catch((err: unknown) => log.error({ err }, 'presence update failed'));
     });
     this.receipts = new ReceiptService(storage, this.visibility, this.notifier, this.accountData);
+    this.sync = new SyncService({
+      storage, notifier: this.notifier, formatter: this.formatter, visibility: this.visibility, typing: this.typing, receipts: this.receipts,
+      presence: this.presence, offlineAfterSyncMs: config.presence.offline_after_sync_ms, onError: (err) => log.error({ err }, 'sync failed'),
+    });
     // End-to-end encryption. Joins and leaves change who must track whose devices; a deleted
     // device takes its keys and pending to-device messages with it.
     this.deviceLists = new DeviceListService(storage, this.notifier, (err) => log.error({ err }, 'device-list update failed'));
@@ -142,6 +148,7 @@ export class Homeserver {
   /** Starts every configured listener; returns the addresses they listen on. */
   async listen(): Promise<string[]> {
     this.presence.start();
+    this.sync.start();
     const addresses: string[] = [];
     for (const l of this.config.listeners) {
       const https = l.tls ? { cert: readFileSync(l.tls.certificate_path), key: readFileSync(l.tls.private_key_path) } : undefined;
@@ -154,6 +161,7 @@ export class Homeserver {
 
   async close(): Promise<void> {
     this.previews.close();
+    this.sync.close(); // waiting long-polls answer now, so the listeners can close
     await Promise.all(this.apps.map((a) => a.close()));
     this.apps = [];
     this.typing.close();

@@ -1,0 +1,262 @@
+// GET /sync: reads every stream between the client's `since` token and the current positions,
+// and, when nothing the user can see has changed, waits for the Notifier (long-polling).
+// Each stream has its own provider (this directory); this file orders them and shapes the reply.
+// spec: client-server-api "Syncing", GET /sync
+import { matchesRoom, type Filter } from '../../core/filter.js';
+import type { JsonObject } from '../../core/pdu.js';
+import { invalidParam } from '../../errors.js';
+import type { StoredEvent } from '../../storage/events.js';
+import type { Storage } from '../../storage/index.js';
+import type { Notifier } from '../notifier.js';
+import type { PresenceService } from '../presence.js';
+import type { ReceiptService } from '../receipts.js';
+import type { EventFormatter } from '../rooms/format.js';
+import { streamToken } from '../rooms/timeline.js';
+import type { Visibility } from '../rooms/visibility.js';
+import type { TypingService } from '../typing.js';
+import { accountDataChanges } from './account-data.js';
+import { ephemeralEvents } from './ephemeral.js';
+import { FilterService } from './filters.js';
+import { shapeEvents } from './format.js';
+import { LazyMemberCache } from './lazy-members.js';
+import { planRooms, type RoomPlan } from './memberships.js';
+import { SyncPresence, type SetPresence } from './presence.js';
+import { RoomBuilder, type BuiltRoom } from './rooms.js';
+import { strippedStates } from './stripped.js';
+import { formatSyncToken, laterOf, parseSyncToken, type SyncToken } from './token.js';
+import { SyncWaiters, type Waiter } from './waiters.js';
+
+/** spec: the server "should apply a default value" to the timeline limit, and impose a maximum. */
+export const DEFAULT_TIMELINE_LIMIT = 10;
+export const MAX_TIMELINE_LIMIT = 1000;
+/** Long-polls wait at most this long, whatever `timeout` says. */
+export const MAX_TIMEOUT_MS = 10 * 60_000;
+
+export interface SyncRequest {
+  userId: string;
+  deviceId: string;
+  since?: string;
+  filter?: string;
+  fullState: boolean;
+  setPresence: SetPresence;
+  timeoutMs: number;
+  useStateAfter: boolean;
+  /** Aborts a long-poll whose client went away. */
+  signal?: AbortSignal;
+}
+
+export type SyncResponse = JsonObject & { next_batch: string };
+
+export interface SyncDeps {
+  storage: Storage;
+  notifier: Notifier;
+  formatter: EventFormatter;
+  visibility: Visibility;
+  typing: TypingService;
+  receipts: ReceiptService;
+  presence: PresenceService;
+  /** presence.offline_after_sync_ms */
+  offlineAfterSyncMs: number;
+  onError: (err: unknown) => void;
+}
+
+interface Computed {
+  body: SyncResponse;
+  /** Nothing for the client: a long-poll keeps waiting. */
+  empty: boolean;
+  joined: string[];
+  commit: () => void;
+}
+
+interface Context {
+  req: SyncRequest;
+  filter: Filter;
+  since?: SyncToken;
+}
+
+export class SyncService {
+  readonly filters: FilterService;
+  private readonly waiters: SyncWaiters;
+  private readonly rooms: RoomBuilder;
+  private readonly lazy = new LazyMemberCache();
+  private readonly presence: SyncPresence;
+
+  constructor(private readonly d: SyncDeps) {
+    this.filters = new FilterService(d.storage.filters);
+    this.waiters = new SyncWaiters(d.notifier, (u) => d.storage.rooms.roomsWithMembership(u, 'join'), d.onError);
+    this.rooms = new RoomBuilder(d.storage, d.visibility);
+    this.presence = new SyncPresence(d.presence, d.offlineAfterSyncMs, d.onError);
+  }
+
+  start(): void {
+    this.presence.start();
+  }
+
+  /** Wakes every waiting request so that they answer at once (before the listeners close). */
+  close(): void {
+    this.waiters.close();
+    this.presence.close();
+  }
+
+  /** How many long-polls are waiting now. */
+  get waiting(): number {
+    return this.waiters.size;
+  }
+
+  async sync(req: SyncRequest): Promise<SyncResponse> {
+    const filter = await this.filters.resolve(req.userId, req.filter);
+    let since: SyncToken | undefined;
+    if (req.since !== undefined) {
+      since = parseSyncToken(req.since);
+      if (!since) throw invalidParam(`Invalid sync token ${JSON.stringify(req.since)}`);
+    }
+    const ctx: Context = { req, filter, since };
+    const release = await this.presence.enter(req.userId, req.setPresence);
+    let waiter: Waiter | undefined;
+    try {
+      // spec: full_state "the timeout parameter will be ignored and the query will return immediately".
+      const waits = since !== undefined && !req.fullState && req.timeoutMs > 0;
+      const deadline = Date.now() + Math.min(req.timeoutMs, MAX_TIMEOUT_MS);
+      let watched: string[] = [];
+      if (waits) {
+        watched = await this.d.storage.rooms.roomsWithMembership(req.userId, 'join');
+        waiter = this.waiters.register(req.userId, watched);
+      }
+      for (;;) {
+        const result = await this.compute(ctx);
+        const left = deadline - Date.now();
+        if (!waiter || !result.empty || left <= 0 || req.signal?.aborted) {
+          result.commit();
+          return result.body;
+        }
+        if (!sameSet(watched, result.joined)) {
+          // The user's rooms changed since the waiter was registered: watch the new set and look again.
+          waiter.dispose();
+          watched = result.joined;
+          waiter = this.waiters.register(req.userId, watched);
+          continue;
+        }
+        if (!(await waiter.wait(left, req.signal))) {
+          result.commit();
+          return result.body;
+        }
+      }
+    } finally {
+      waiter?.dispose();
+      release();
+    }
+  }
+
+  private async positions(since: SyncToken | undefined): Promise<SyncToken> {
+    const s = this.d.storage;
+    const [events, receipts, presence, accountData] = await Promise.all([
+      s.rooms.maxStreamPosition(), this.d.receipts.currentPosition(), this.d.presence.currentPosition(), s.accountData.currentPosition(),
+    ]);
+    const now: SyncToken = { events, typing: this.d.typing.currentPosition(), receipts, presence, accountData, toDevice: 0, deviceLists: 0 };
+    // Positions never go backwards for a client; typing's are the process's own (services/typing.ts).
+    return since ? { ...laterOf(now, since), typing: now.typing } : now;
+  }
+
+  private async compute(ctx: Context): Promise<Computed> {
+    const { req, filter, since } = ctx;
+    const { storage } = this.d;
+    const viewer = { userId: req.userId, deviceId: req.deviceId };
+    const upTo = await this.positions(since);
+    const rows = await storage.sync.memberships(req.userId);
+    // A membership committed after the positions were read is included, with every event before it.
+    for (const r of rows) upTo.events = Math.max(upTo.events, r.eventNid);
+    const joined = rows.filter((r) => r.membership === 'join').map((r) => r.roomId);
+
+    const roomFilter = filter.room;
+    const sections = await planRooms(storage, req.userId, rows.filter((r) => matchesRoom(roomFilter, r.roomId)), {
+      since: since?.events, upTo: upTo.events, fullState: req.fullState, includeLeave: roomFilter?.include_leave === true,
+    });
+    const fresh = sections.join.filter((p) => p.after === null).map((p) => p.roomId);
+    const known = sections.join.filter((p) => p.after !== null).map((p) => p.roomId);
+
+    // Rooms the client knows are built only when they have new events (or full state is asked for).
+    let toBuild: RoomPlan[] = sections.join;
+    if (since && !req.fullState) {
+      const changed = await storage.sync.roomsWithEvents(known, since.events, upTo.events);
+      toBuild = sections.join.filter((p) => p.after === null || changed.has(p.roomId));
+    }
+    const ignored = await storage.accountData.ignoredUsers(req.userId);
+    const ledger = this.lazy.begin(req.userId, req.deviceId, since ? req.since : undefined);
+    const limit = Math.min(roomFilter?.timeline?.limit ?? DEFAULT_TIMELINE_LIMIT, MAX_TIMELINE_LIMIT);
+    const common = { userId: req.userId, limit, timelineFilter: roomFilter?.timeline, stateFilter: roomFilter?.state, useStateAfter: req.useStateAfter, ledger, ignored };
+    const builtJoin = await this.rooms.build(toBuild, { ...common, summaries: true });
+    const builtLeave = await this.rooms.build(sections.leave, { ...common, summaries: false });
+
+    // spec: modules/ignore_users "Servers must not send room invites from ignored users to clients".
+    const stripped = await strippedStates(storage, req.userId, [...sections.invite, ...sections.knock]);
+    const ephemeral = await ephemeralEvents(this.d.typing, this.d.receipts, {
+      userId: req.userId, known, fresh, since: since && { typing: since.typing, receipts: since.receipts }, upTo, filter: roomFilter?.ephemeral,
+    });
+    const accountData = await accountDataChanges(storage.accountData, {
+      userId: req.userId, since: since?.accountData, upTo: upTo.accountData, freshRooms: fresh, globalFilter: filter.account_data, roomFilter: roomFilter?.account_data,
+    });
+    const freshMembers = since && fresh.length ? [...(await storage.sync.joinedMembers(fresh)).values()].flat() : [];
+    const presence = await this.presence.events(req.userId, since?.presence, upTo.presence, freshMembers, filter.presence);
+
+    const shaped = await shapeEvents(storage, this.d.formatter, [...builtJoin, ...builtLeave].flatMap((b) => [...b.timeline.events, ...b.state]), viewer, filter);
+    const join: Record<string, JsonObject> = {};
+    const builtById = new Map(builtJoin.map((b) => [b.plan.roomId, b]));
+    for (const p of sections.join) {
+      const b = builtById.get(p.roomId);
+      const eph = ephemeral.get(p.roomId) ?? [];
+      const ad = accountData.rooms.get(p.roomId) ?? [];
+      const hasNews = b !== undefined && (p.after === null || b.timeline.events.length > 0 || b.state.length > 0 || b.timeline.limited);
+      if (!hasNews && eph.length === 0 && ad.length === 0) continue;
+      join[p.roomId] = {
+        ...this.roomBody(b, p, shaped, req.useStateAfter),
+        ephemeral: { events: eph as unknown as JsonObject[] },
+        account_data: { events: ad as unknown as JsonObject[] },
+        ...(b?.summary ? { summary: b.summary as unknown as JsonObject } : {}),
+      };
+    }
+    const leave: Record<string, JsonObject> = {};
+    for (const b of builtLeave) {
+      leave[b.plan.roomId] = { ...this.roomBody(b, b.plan, shaped, req.useStateAfter), account_data: { events: (accountData.rooms.get(b.plan.roomId) ?? []) as unknown as JsonObject[] } };
+    }
+    const invite: Record<string, JsonObject> = {};
+    for (const p of sections.invite) {
+      const s = stripped.get(p.roomId);
+      if (s && !ignored.has(s.sender)) invite[p.roomId] = { invite_state: { events: s.events as unknown as JsonObject[] } };
+    }
+    const knock: Record<string, JsonObject> = {};
+    for (const p of sections.knock) {
+      const s = stripped.get(p.roomId);
+      if (s) knock[p.roomId] = { knock_state: { events: s.events as unknown as JsonObject[] } };
+    }
+
+    const next = upTo;
+    const body: SyncResponse = {
+      next_batch: formatSyncToken(next),
+      rooms: { join, invite, leave, knock },
+      presence: { events: presence as unknown as JsonObject[] },
+      account_data: { events: accountData.global as unknown as JsonObject[] },
+    };
+    const empty = isEmpty(join, invite, leave, knock) && presence.length === 0 && accountData.global.length === 0;
+    return { body, empty, joined, commit: () => ledger.commit(body.next_batch) };
+  }
+
+  /** The timeline and state parts of a join or leave entry. */
+  private roomBody(b: BuiltRoom | undefined, p: RoomPlan, shaped: Map<number, JsonObject>, useStateAfter: boolean): JsonObject {
+    const pick = (events: StoredEvent[]) => events.map((e) => shaped.get(e.nid)).filter((e): e is JsonObject => e !== undefined);
+    const timeline = b
+      ? { events: pick(b.timeline.events), limited: b.timeline.limited, prev_batch: b.prevBatch }
+      : { events: [], limited: false, prev_batch: streamToken(p.upTo) };
+    const state = { events: b ? pick(b.state) : [] };
+    return { timeline, ...(useStateAfter ? { state_after: state } : { state }) };
+  }
+}
+
+function isEmpty(...sections: Array<Record<string, unknown>>): boolean {
+  return sections.every((s) => Object.keys(s).length === 0);
+}
+
+function sameSet(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  const s = new Set(a);
+  return b.every((x) => s.has(x));
+}
