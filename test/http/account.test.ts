@@ -135,7 +135,7 @@ describe.each(ENGINES)('account management (%s)', (engine) => {
     expect(challenge.status).toBe(401);
     const r = await c.post('/_matrix/client/v3/account/deactivate', { auth: pwAuth('leaver', challenge.body.session) });
     expect(r.status).toBe(200);
-    expect(r.body).toEqual({ id_server_unbind_result: 'no-support' });
+    expect(r.body).toEqual({ id_server_unbind_result: 'success' });
     expect((await c.get('/_matrix/client/v3/account/whoami')).status).toBe(401);
     expect((await c.get('/_matrix/client/v3/account/whoami', { token: other.body.access_token as string })).status).toBe(401);
     const again = await login(c, 'leaver');

@@ -45,7 +45,7 @@ export function accountRoutes(app: FastifyInstance, hs: Homeserver): void {
     await hs.uia.authenticate({ method: 'POST', path: '/account/deactivate', userId: r.userId, auth: req.body.auth },
       passwordFlow, { 'm.login.password': passwordStage(hs) });
     await hs.accounts.deactivate(r.userId);
-    // Weft binds no third-party identifiers, so there was nothing to unbind.
-    return { id_server_unbind_result: 'no-support' };
+    // spec: "must be `success` if the homeserver has no identifiers to unbind": Weft binds none.
+    return { id_server_unbind_result: 'success' };
   });
 }
