@@ -126,8 +126,6 @@ export interface OpenIdTokensTable { token_hash: string; user_id: string; expire
 export interface ReceiptsTable { stream_id: Generated<number>; room_id: string; receipt_type: string; user_id: string; thread_id: string; event_id: string; event_nid: number; ts: number }
 /** Filters uploaded by clients (POST /user/{userId}/filter); filter_hash is the SHA-256 of filter_json. */
 export interface FiltersTable { filter_id: Generated<number>; user_id: string; filter_hash: string; filter_json: string }
-/** Filters uploaded by clients (POST /user/{userId}/filter); filter_hash is the SHA-256 of filter_json. */
-export interface FiltersTable { filter_id: Generated<number>; user_id: string; filter_hash: string; filter_json: string }
 export interface PresenceTable { stream_id: Generated<number>; user_id: string; presence: string; status_msg: string | null; last_active_ts: number | null; currently_active: number }
 
 // End-to-end encryption (migration 008).
@@ -170,7 +168,6 @@ export interface Schema {
   reports: ReportsTable;
   receipts: ReceiptsTable;
   presence: PresenceTable;
-  filters: FiltersTable;
   filters: FiltersTable;
   e2e_device_keys: E2eDeviceKeysTable;
   e2e_one_time_keys: E2eOneTimeKeysTable;
