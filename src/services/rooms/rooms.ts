@@ -169,7 +169,8 @@ export class RoomService {
   async send(roomId: string, sender: string, type: string, content: JsonObject, txn?: { userId: string; deviceId: string; txnId: string }): Promise<StoredEvent> {
     await this.requireRoom(roomId);
     // A retried transaction gets its event back; the checks were made when it was first sent.
-    if (!txn || (await this.storage.events.findTxn(txn.userId, txn.deviceId, txn.txnId)) === undefined) {
+    const relates = content['m.relates_to'] !== undefined;
+    if (relates && (!txn || (await this.storage.events.findTxn(txn.userId, txn.deviceId, txn.txnId)) === undefined)) {
       await this.checkRelation(roomId, sender, type, content);
     }
     return this.pipeline.send(roomId, { type, sender, content, txn });
