@@ -113,10 +113,6 @@ export class Homeserver {
       if (domainOf(event.sender) === config.server_name) this.presence.bumpActive(event.sender).catch((err: unknown) => log.error({ err }, 'presence update failed'));
     });
     this.receipts = new ReceiptService(storage, this.visibility, this.notifier, this.accountData);
-    this.sync = new SyncService({
-      storage, notifier: this.notifier, formatter: this.formatter, visibility: this.visibility, typing: this.typing, receipts: this.receipts,
-      presence: this.presence, offlineAfterSyncMs: config.presence.offline_after_sync_ms, onError: (err) => log.error({ err }, 'sync failed'),
-    });
     // End-to-end encryption. Joins and leaves change who must track whose devices; a deleted
     // device takes its keys and pending to-device messages with it.
     this.deviceLists = new DeviceListService(storage, this.notifier, (err) => log.error({ err }, 'device-list update failed'));
@@ -127,6 +123,11 @@ export class Homeserver {
     this.accounts.onDevicesDeleted(async (userId, deviceIds) => {
       await this.e2eKeys.deleteDevices(userId, deviceIds);
       await this.toDevice.deleteDevices(userId, deviceIds);
+    });
+    this.sync = new SyncService({
+      storage, notifier: this.notifier, formatter: this.formatter, visibility: this.visibility, typing: this.typing, receipts: this.receipts,
+      presence: this.presence, toDevice: this.toDevice, deviceLists: this.deviceLists,
+      offlineAfterSyncMs: config.presence.offline_after_sync_ms, onError: (err) => log.error({ err }, 'sync failed'),
     });
     const rl = config.rate_limits;
     this.rateLimits = {

@@ -140,8 +140,8 @@ export class RoomBuilder {
 /**
  * The state entries to send. `state` (spec: "between since and the start of the timeline"):
  * what differs at the timeline's start from what the client has, plus what changed during the
- * timeline without appearing in it (a filter left it out), minus what the timeline carries.
- * `state_after`: everything that differs at the end of the timeline from what the client has.
+ * timeline without appearing in it (a filter left it out). `state_after`: everything that
+ * differs at the end of the timeline from what the client has.
  */
 function delta(previous: NidStateMap, start: NidStateMap, end: NidStateMap, slice: TimelineSlice, o: RoomBuildOptions): Array<[StateKey, number]> {
   const out: Array<[StateKey, number]> = [];
@@ -150,7 +150,7 @@ function delta(previous: NidStateMap, start: NidStateMap, end: NidStateMap, slic
     return out;
   }
   const inTimeline = new Set(slice.events.map((e) => e.nid));
-  for (const [k, nid] of start) if (previous.get(k) !== nid && !inTimeline.has(nid)) out.push([k, nid]);
+  for (const [k, nid] of start) if (previous.get(k) !== nid) out.push([k, nid]);
   // Without a filter that can leave events out, every state change after the start is in the timeline.
   if (end !== start && mayExcludeEvents(o.timelineFilter)) {
     for (const [k, nid] of end) if (start.get(k) !== nid && previous.get(k) !== nid && !inTimeline.has(nid)) out.push([k, nid]);

@@ -7,6 +7,8 @@ import type { JsonObject } from '../../core/pdu.js';
 import { invalidParam } from '../../errors.js';
 import type { StoredEvent } from '../../storage/events.js';
 import type { Storage } from '../../storage/index.js';
+import type { DeviceListService } from '../e2ee/device-lists.js';
+import type { ToDeviceService } from '../e2ee/to-device.js';
 import type { Notifier } from '../notifier.js';
 import type { PresenceService } from '../presence.js';
 import type { ReceiptService } from '../receipts.js';
@@ -15,6 +17,7 @@ import { streamToken } from '../rooms/timeline.js';
 import type { Visibility } from '../rooms/visibility.js';
 import type { TypingService } from '../typing.js';
 import { accountDataChanges } from './account-data.js';
+import { e2eeSection } from './e2ee.js';
 import { ephemeralEvents } from './ephemeral.js';
 import { FilterService } from './filters.js';
 import { shapeEvents } from './format.js';
@@ -55,10 +58,23 @@ export interface SyncDeps {
   typing: TypingService;
   receipts: ReceiptService;
   presence: PresenceService;
+  toDevice: ToDeviceService;
+  deviceLists: DeviceListService;
+  /** Unread notification counts per room (and thread); absent while push is not wired in. */
+  notifications?: UnreadCountSource;
   /** presence.offline_after_sync_ms */
   offlineAfterSyncMs: number;
   onError: (err: unknown) => void;
 }
+
+export interface NotificationCounts { notification_count: number; highlight_count: number }
+/** Counts per room; `threads` holds each thread's counts ('main' for the main timeline), the room's are their sums. */
+export interface UnreadCountSource {
+  countsForRooms(userId: string, roomIds: readonly string[]): Promise<Map<string, NotificationCounts & { threads: Record<string, NotificationCounts> }>>;
+}
+
+/** The thread ID of the main timeline in threaded counts (spec: "Threaded read receipts"). */
+const MAIN_THREAD = 'main';
 
 interface Computed {
   body: SyncResponse;
@@ -114,6 +130,8 @@ export class SyncService {
     const release = await this.presence.enter(req.userId, req.setPresence);
     let waiter: Waiter | undefined;
     try {
+      // spec: send_to_device: a sync with a later `since` acknowledges the messages before it.
+      if (since) await this.d.toDevice.acknowledge(req.userId, req.deviceId, since.toDevice);
       // spec: full_state "the timeout parameter will be ignored and the query will return immediately".
       const waits = since !== undefined && !req.fullState && req.timeoutMs > 0;
       const deadline = Date.now() + Math.min(req.timeoutMs, MAX_TIMEOUT_MS);
@@ -149,10 +167,11 @@ export class SyncService {
 
   private async positions(since: SyncToken | undefined): Promise<SyncToken> {
     const s = this.d.storage;
-    const [events, receipts, presence, accountData] = await Promise.all([
+    const [events, receipts, presence, accountData, toDevice, deviceLists] = await Promise.all([
       s.rooms.maxStreamPosition(), this.d.receipts.currentPosition(), this.d.presence.currentPosition(), s.accountData.currentPosition(),
+      this.d.toDevice.currentPosition(), this.d.deviceLists.currentPosition(),
     ]);
-    const now: SyncToken = { events, typing: this.d.typing.currentPosition(), receipts, presence, accountData, toDevice: 0, deviceLists: 0 };
+    const now: SyncToken = { events, typing: this.d.typing.currentPosition(), receipts, presence, accountData, toDevice, deviceLists };
     // Positions never go backwards for a client; typing's are the process's own (services/typing.ts).
     return since ? { ...laterOf(now, since), typing: now.typing } : now;
   }
@@ -197,6 +216,9 @@ export class SyncService {
     });
     const freshMembers = since && fresh.length ? [...(await storage.sync.joinedMembers(fresh)).values()].flat() : [];
     const presence = await this.presence.events(req.userId, since?.presence, upTo.presence, freshMembers, filter.presence);
+    const e2ee = await e2eeSection(this.d.toDevice, this.d.deviceLists, { userId: req.userId, deviceId: req.deviceId, since, upTo });
+    const unread = await this.d.notifications?.countsForRooms(req.userId, [...new Set([...builtJoin.map((b) => b.plan.roomId), ...ephemeral.keys(), ...accountData.rooms.keys()])]);
+    const threaded = roomFilter?.timeline?.unread_thread_notifications === true;
 
     const shaped = await shapeEvents(storage, this.d.formatter, [...builtJoin, ...builtLeave].flatMap((b) => [...b.timeline.events, ...b.state]), viewer, filter);
     const join: Record<string, JsonObject> = {};
@@ -212,6 +234,7 @@ export class SyncService {
         ephemeral: { events: eph as unknown as JsonObject[] },
         account_data: { events: ad as unknown as JsonObject[] },
         ...(b?.summary ? { summary: b.summary as unknown as JsonObject } : {}),
+        ...unreadFields(unread?.get(p.roomId), threaded),
       };
     }
     const leave: Record<string, JsonObject> = {};
@@ -229,14 +252,15 @@ export class SyncService {
       if (s) knock[p.roomId] = { knock_state: { events: s.events as unknown as JsonObject[] } };
     }
 
-    const next = upTo;
+    const next: SyncToken = { ...upTo, toDevice: e2ee.toDevicePosition };
     const body: SyncResponse = {
       next_batch: formatSyncToken(next),
       rooms: { join, invite, leave, knock },
       presence: { events: presence as unknown as JsonObject[] },
       account_data: { events: accountData.global as unknown as JsonObject[] },
+      ...(e2ee.section as unknown as JsonObject),
     };
-    const empty = isEmpty(join, invite, leave, knock) && presence.length === 0 && accountData.global.length === 0;
+    const empty = isEmpty(join, invite, leave, knock) && presence.length === 0 && accountData.global.length === 0 && e2ee.empty;
     return { body, empty, joined, commit: () => ledger.commit(body.next_batch) };
   }
 
@@ -249,6 +273,22 @@ export class SyncService {
     const state = { events: b ? pick(b.state) : [] };
     return { timeline, ...(useStateAfter ? { state_after: state } : { state }) };
   }
+}
+
+/**
+ * spec: GET /sync `unread_notifications`, and with the timeline filter's
+ * `unread_thread_notifications` the main timeline's counts there and each thread's in
+ * `unread_thread_notifications` (omitted when no thread has any).
+ */
+function unreadFields(c: (NotificationCounts & { threads: Record<string, NotificationCounts> }) | undefined, threaded: boolean): JsonObject {
+  if (!c) return {};
+  if (!threaded) return { unread_notifications: { notification_count: c.notification_count, highlight_count: c.highlight_count } };
+  const main = c.threads[MAIN_THREAD] ?? { notification_count: 0, highlight_count: 0 };
+  const threads = Object.entries(c.threads).filter(([id]) => id !== MAIN_THREAD);
+  return {
+    unread_notifications: { ...main },
+    ...(threads.length ? { unread_thread_notifications: Object.fromEntries(threads.map(([id, t]) => [id, { ...t }])) } : {}),
+  };
 }
 
 function isEmpty(...sections: Array<Record<string, unknown>>): boolean {

@@ -46,8 +46,8 @@ export class Waiter {
   }
 }
 
-/** Streams whose changes name users whose rooms' members should hear of them. */
-const SHARED_WITH_ROOMMATES = new Set(['presence', 'device_lists']);
+/** Streams whose changes name only the user who changed, though their rooms' members should hear of it. */
+const SHARED_WITH_ROOMMATES = new Set(['presence']);
 
 export class SyncWaiters {
   private readonly byRoom = new Map<string, Set<Waiter>>();
