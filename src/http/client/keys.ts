@@ -6,6 +6,7 @@ import type { JsonObject, JsonValue } from '../../core/pdu.js';
 import { invalidParam } from '../../errors.js';
 import type { Homeserver } from '../../homeserver.js';
 import { parseDeviceListToken } from '../../services/e2ee/device-lists.js';
+import { parseSyncToken } from '../../services/sync/token.js';
 import { requester } from '../server.js';
 import { passwordStage } from './auth-stages.js';
 import { AuthDict } from './schemas.js';
@@ -76,7 +77,7 @@ export function keyRoutes(app: FastifyInstance, hs: Homeserver): void {
  * used is the device-list one.
  */
 function keysChangesPosition(token: string, name: string): number {
-  const position = parseDeviceListToken(token);
+  const position = parseDeviceListToken(token) ?? parseSyncToken(token)?.deviceLists;
   if (position === undefined) throw invalidParam(`\`${name}\` is not a token this server issued`);
   return position;
 }

@@ -49,9 +49,12 @@ export class DeviceListService {
     this.stream = new OrderedStream(() => storage.deviceLists.highWater());
   }
 
-  /** The position of the latest device-list change (the `device_lists` part of a sync token). */
+  /**
+   * The position of the latest device-list change (the `device_lists` part of a sync token),
+   * once the changes of the joins and leaves persisted so far are recorded.
+   */
   currentPosition(): Promise<number> {
-    return this.stream.position();
+    return this.stream.settledPosition();
   }
 
   /**
@@ -112,10 +115,13 @@ export class DeviceListService {
     const changes: DeviceListChange[] = deviceIds.length === 0
       ? [{ userId, kind: 'keys' }]
       : deviceIds.map((deviceId) => ({ userId, kind: 'keys', deviceId }));
-    const { position } = await this.stream.write(async () => ({ position: await this.storage.deviceLists.append(changes) }));
-    const audience = new Set(await this.storage.deviceLists.everyoneSharingRoomWith(userId));
-    audience.add(userId);
-    this.notifier.notify({ stream: 'device_lists', position, users: [...audience] });
+    await this.stream.write(async () => {
+      const position = await this.storage.deviceLists.append(changes);
+      const audience = new Set(await this.storage.deviceLists.everyoneSharingRoomWith(userId));
+      audience.add(userId);
+      this.notifier.notify({ stream: 'device_lists', position, users: [...audience] });
+      return { position };
+    });
   }
 
   /**
@@ -126,8 +132,11 @@ export class DeviceListService {
   async keysChangedFor(audience: string, userIds: readonly string[]): Promise<void> {
     if (userIds.length === 0) return;
     const changes: DeviceListChange[] = [...new Set(userIds)].map((userId) => ({ userId, kind: 'keys', audience }));
-    const { position } = await this.stream.write(async () => ({ position: await this.storage.deviceLists.append(changes) }));
-    this.notifier.notify({ stream: 'device_lists', position, users: [audience] });
+    await this.stream.write(async () => {
+      const position = await this.storage.deviceLists.append(changes);
+      this.notifier.notify({ stream: 'device_lists', position, users: [audience] });
+      return { position };
+    });
   }
 
   /**
@@ -145,12 +154,12 @@ export class DeviceListService {
       const wasJoined = previous?.event.content.membership === 'join';
       // A join after a join (a profile change) or a leave after a leave changes nothing.
       if (wasJoined === isJoined) return { position: 0 };
-      return { position: await this.storage.deviceLists.append([{ userId, kind: isJoined ? 'join' : 'leave', roomId: ev.room_id }]) };
-    }).then(async ({ position }) => {
-      if (position === 0) return;
+      const position = await this.storage.deviceLists.append([{ userId, kind: isJoined ? 'join' : 'leave', roomId: ev.room_id }]);
+      // Told in stream order, before anyone can see a later position.
       const members = new Set(await this.storage.rooms.joinedMemberIds(ev.room_id));
       members.add(userId);
       this.notifier.notify({ stream: 'device_lists', position, users: [...members] });
+      return { position };
     }).catch(this.onError);
   }
 }
