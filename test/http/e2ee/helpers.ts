@@ -89,8 +89,16 @@ export async function upload(d: Device, body: Json): Promise<Json> {
   return r.body;
 }
 
-export async function query(d: Device, deviceKeys: Record<string, string[]>): Promise<Json & { device_keys: Record<string, Record<string, Json>> }> {
-  const r = await d.client.post<Json & { device_keys: Record<string, Record<string, Json>> }>('/_matrix/client/v3/keys/query', { device_keys: deviceKeys });
+export interface QueryResult {
+  device_keys: Record<string, Record<string, Json>>;
+  master_keys: Record<string, Json>;
+  self_signing_keys: Record<string, Json>;
+  user_signing_keys: Record<string, Json>;
+  failures: Record<string, Json>;
+}
+
+export async function query(d: Device, deviceKeys: Record<string, string[]>): Promise<QueryResult> {
+  const r = await d.client.post<QueryResult>('/_matrix/client/v3/keys/query', { device_keys: deviceKeys });
   expect(r.status, JSON.stringify(r.body)).toBe(200);
   return r.body;
 }
