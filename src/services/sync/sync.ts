@@ -96,6 +96,7 @@ export class SyncService {
   private readonly rooms: RoomBuilder;
   private readonly lazy = new LazyMemberCache();
   private readonly presence: SyncPresence;
+  private closing = false;
 
   constructor(private readonly d: SyncDeps) {
     this.filters = new FilterService(d.storage.filters);
@@ -110,6 +111,7 @@ export class SyncService {
 
   /** Wakes every waiting request so that they answer at once (before the listeners close). */
   close(): void {
+    this.closing = true;
     this.waiters.close();
     this.presence.close();
   }
@@ -117,6 +119,11 @@ export class SyncService {
   /** How many long-polls are waiting now. */
   get waiting(): number {
     return this.waiters.size;
+  }
+
+  /** How many times a change woke a waiting long-poll, since the start. */
+  get wakeups(): number {
+    return this.waiters.wakeups;
   }
 
   async sync(req: SyncRequest): Promise<SyncResponse> {
@@ -143,7 +150,7 @@ export class SyncService {
       for (;;) {
         const result = await this.compute(ctx);
         const left = deadline - Date.now();
-        if (!waiter || !result.empty || left <= 0 || req.signal?.aborted) {
+        if (!waiter || !result.empty || left <= 0 || req.signal?.aborted || this.closing) {
           result.commit();
           return result.body;
         }

@@ -54,6 +54,8 @@ export class SyncWaiters {
   private readonly byUser = new Map<string, Set<Waiter>>();
   private readonly keys = new Map<Waiter, { userId: string; rooms: readonly string[] }>();
   private closed = false;
+  /** How many times a waiter was woken by a change (each waiter once per change). */
+  wakeups = 0;
 
   /** `joinedRooms` finds the rooms of a user whose presence or devices changed. */
   constructor(notifier: Notifier, private readonly joinedRooms: (userId: string) => Promise<string[]>, private readonly onError: (err: unknown) => void) {
@@ -93,18 +95,20 @@ export class SyncWaiters {
   }
 
   private onChange(c: StreamChange): void {
-    for (const r of c.rooms ?? []) fireAll(this.byRoom.get(r));
-    for (const u of c.users ?? []) fireAll(this.byUser.get(u));
+    for (const r of c.rooms ?? []) this.fireAll(this.byRoom.get(r));
+    for (const u of c.users ?? []) this.fireAll(this.byUser.get(u));
     if (SHARED_WITH_ROOMMATES.has(c.stream) && c.users?.length && this.byRoom.size > 0) {
       void Promise.all(c.users.map(async (u) => {
-        for (const r of await this.joinedRooms(u)) fireAll(this.byRoom.get(r));
+        for (const r of await this.joinedRooms(u)) this.fireAll(this.byRoom.get(r));
       })).catch(this.onError);
     }
   }
-}
 
-function fireAll(ws: Set<Waiter> | undefined): void {
-  if (ws) for (const w of ws) w.fire();
+  private fireAll(ws: Set<Waiter> | undefined): void {
+    if (!ws) return;
+    for (const w of ws) w.fire();
+    this.wakeups += ws.size;
+  }
 }
 
 function add<K, V>(m: Map<K, Set<V>>, k: K, v: V): void {
