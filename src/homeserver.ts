@@ -28,6 +28,7 @@ import { TypingService } from './services/typing.js';
 import { PresenceService } from './services/presence.js';
 import { ReceiptService } from './services/receipts.js';
 import { SyncService } from './services/sync/sync.js';
+import { NotificationService } from './services/notifications.js';
 import { domainOf } from './core/identifiers.js';
 import { AccountDataService } from './services/account-data.js';
 import { ProfileService } from './services/profile.js';
@@ -67,6 +68,7 @@ export class Homeserver {
   readonly presence: PresenceService;
   readonly receipts: ReceiptService;
   readonly sync: SyncService;
+  readonly notifications: NotificationService;
   readonly accountData: AccountDataService;
   readonly profiles: ProfileService;
   readonly openId: OpenIdService;
@@ -113,6 +115,9 @@ export class Homeserver {
       if (domainOf(event.sender) === config.server_name) this.presence.bumpActive(event.sender).catch((err: unknown) => log.error({ err }, 'presence update failed'));
     });
     this.receipts = new ReceiptService(storage, this.visibility, this.notifier, this.accountData);
+    // Push actions are written in each event's transaction, so unread counts survive a restart.
+    this.notifications = new NotificationService(storage, config.server_name);
+    storage.events.onPersisting(this.notifications.recordPushActions);
     // End-to-end encryption. Joins and leaves change who must track whose devices; a deleted
     // device takes its keys and pending to-device messages with it.
     this.deviceLists = new DeviceListService(storage, this.notifier, (err) => log.error({ err }, 'device-list update failed'));

@@ -54,6 +54,13 @@ type EventRow = {
   txn_user_id: string | null; txn_device_id: string | null; txn_id: string | null;
 };
 
+/**
+ * Work that must commit with each event (the push actions of services/notifications.ts). It runs
+ * inside the event's transaction, after the event and its relations are written and before the
+ * current state changes; it must read through `tx` (SQLite has one connection).
+ */
+export type PersistHook = (tx: Tx, e: NewEvent, nid: number) => Promise<void>;
+
 const EVENT_COLUMNS = ['nid', 'event_id', 'json', 'rejected_reason', 'soft_failed', 'outlier', 'state_group', 'replaces_state', 'txn_user_id', 'txn_device_id', 'txn_id'] as const;
 const CACHE_EVENTS = 20_000;
 
@@ -63,9 +70,15 @@ export class EventStore {
   private readonly rooms = new Map<string, RoomRow>();
 
   private readonly writer: WriteBatcher;
+  private readonly persistHooks: PersistHook[] = [];
 
   constructor(private readonly db: DB, readonly state: StateStore) {
     this.writer = new WriteBatcher(db);
+  }
+
+  /** Adds work to every event's transaction (see PersistHook). */
+  onPersisting(hook: PersistHook): void {
+    this.persistHooks.push(hook);
   }
 
   // ---- rooms ----
@@ -187,6 +200,8 @@ export class EventStore {
       }
       // ---- relations index (storage/relations.ts): same transaction as the event ----
       await indexRelations(tx, e, nid);
+      // ---- push actions and unread counts (services/notifications.ts): same transaction as the event ----
+      for (const hook of this.persistHooks) await hook(tx, e, nid);
 
       if (current) {
         const state = new Map(current.state);

@@ -17,6 +17,7 @@ import { OpenIdStore } from './openid.js';
 import { UserDirectoryStore } from './user-directory.js';
 import { RoomDirectoryStore } from './room-directory.js';
 import { RelationStore } from './relations.js';
+import { PushActionStore } from './push-actions.js';
 import { FilterStore } from './filters.js';
 import { SyncStore } from './sync.js';
 import { E2eKeyStore } from './e2e-keys.js';
@@ -41,6 +42,7 @@ export class Storage {
   readonly userDirectory: UserDirectoryStore;
   readonly roomDirectory: RoomDirectoryStore;
   readonly relations: RelationStore;
+  readonly pushActions: PushActionStore;
   readonly filters: FilterStore;
   readonly sync: SyncStore;
   readonly e2eKeys: E2eKeyStore;
@@ -66,6 +68,7 @@ export class Storage {
     this.userDirectory = new UserDirectoryStore(db);
     this.roomDirectory = new RoomDirectoryStore(db);
     this.relations = new RelationStore(db);
+    this.pushActions = new PushActionStore(db);
     this.filters = new FilterStore(db);
     this.sync = new SyncStore(db);
     this.e2eKeys = new E2eKeyStore(db);

@@ -9,6 +9,7 @@ import * as m005 from './migrations/005-account-data.js';
 import * as m006 from './migrations/006-receipts-presence.js';
 import * as m007 from './migrations/007-sync.js';
 import * as m008 from './migrations/008-e2ee.js';
+import * as m009 from './migrations/009-push-actions.js';
 
 const MIGRATIONS: Record<string, Migration> = {
   '001-accounts': m001,
@@ -19,6 +20,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '006-receipts-presence': m006,
   '007-sync': m007,
   '008-e2ee': m008,
+  '009-push-actions': m009,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

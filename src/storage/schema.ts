@@ -140,6 +140,11 @@ export interface ToDeviceTxnsTable { user_id: string; device_id: string; event_t
 export interface E2eRoomKeysVersionsTable { user_id: string; version: number; algorithm: string; auth_data: string; etag: number; deleted: number }
 export interface E2eRoomKeysTable { user_id: string; version: number; room_id: string; session_id: string; first_message_index: number; forwarded_count: number; is_verified: number; session_data: string }
 
+/** One row per (user, event) that notified the user (migration 009); thread_id is 'main' or a thread root. */
+export interface EventPushActionsTable { user_id: string; room_id: string; thread_id: string; event_nid: number; highlight: number; actions: string }
+/** Unread counts per (user, room, thread): notifying events after read_nid. */
+export interface EventPushSummaryTable { user_id: string; room_id: string; thread_id: string; notification_count: number; highlight_count: number; read_nid: number }
+
 export interface Schema {
   users: UsersTable;
   profiles: ProfilesTable;
@@ -179,4 +184,6 @@ export interface Schema {
   to_device_txns: ToDeviceTxnsTable;
   e2e_room_keys_versions: E2eRoomKeysVersionsTable;
   e2e_room_keys: E2eRoomKeysTable;
+  event_push_actions: EventPushActionsTable;
+  event_push_summary: EventPushSummaryTable;
 }

@@ -3,13 +3,15 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { validateConfig, type Config } from '../../src/config.js';
 import { Homeserver } from '../../src/homeserver.js';
-import { createTestDatabase, type TestEngine } from './databases.js';
+import { createTestDatabase, type TestDatabase, type TestEngine } from './databases.js';
 
 export interface TestServer {
   hs: Homeserver;
   baseUrl: string;
   config: Config;
   close(): Promise<void>;
+  /** Stops this server and starts a new one on the same database (and signing key); use the new one. */
+  restart(): Promise<TestServer>;
 }
 
 type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? DeepPartial<T[K]> : T[K] };
@@ -32,6 +34,10 @@ export async function startTestServer(
     ...overrides,
   };
   const config = validateConfig(raw, db.dir);
+  return serve(config, db, logger);
+}
+
+async function serve(config: Config, db: TestDatabase, logger: pino.Logger): Promise<TestServer> {
   const hs = await Homeserver.open(config, logger);
   const [address] = await hs.listen();
   return {
@@ -41,6 +47,10 @@ export async function startTestServer(
     close: async () => {
       await hs.close();
       await db.drop();
+    },
+    restart: async () => {
+      await hs.close();
+      return serve(config, db, logger);
     },
   };
 }
