@@ -131,7 +131,7 @@ export class Homeserver {
     });
     this.sync = new SyncService({
       storage, notifier: this.notifier, formatter: this.formatter, visibility: this.visibility, typing: this.typing, receipts: this.receipts,
-      presence: this.presence, toDevice: this.toDevice, deviceLists: this.deviceLists,
+      presence: this.presence, toDevice: this.toDevice, deviceLists: this.deviceLists, notifications: this.notifications,
       offlineAfterSyncMs: config.presence.offline_after_sync_ms, onError: (err) => log.error({ err }, 'sync failed'),
     });
     const rl = config.rate_limits;
