@@ -23,15 +23,27 @@ export interface TimelineQuery {
   filter?: RoomEventFilter;
 }
 
+/**
+ * Events read, at most, looking for the visible ones: a user who just joined a room whose history
+ * they may not see would otherwise read all of it. Past this the timeline is `limited`, and the
+ * client pages back with /messages if it wants more.
+ */
+export const SCAN_BUDGET = 1_000;
+/** Later reads take at least this many events: what the first one skipped is likely skipped again. */
+const LATER_BATCH = 100;
+
 /** The `limit` newest events of a window, read newest first until one more than needed is found. */
 export async function newestEvents(storage: Storage, visibility: Visibility, userId: string, ignored: ReadonlySet<string>, q: TimelineQuery): Promise<TimelineSlice> {
   const wanted = q.limit + 1;
   const found: StoredEvent[] = [];
   const pushed = sqlPushdown(q.filter);
   let cursor = q.upTo + 1;
+  let scanned = 0;
   for (;;) {
-    const ask = wanted - found.length;
+    if (scanned >= SCAN_BUDGET) return { events: found.slice(0, q.limit).reverse(), limited: true };
+    const ask = scanned === 0 ? wanted : Math.max(wanted - found.length, LATER_BATCH);
     const nids = await storage.rooms.timeline({ roomId: q.roomId, from: cursor, dir: 'b', limit: ask, to: q.after ?? undefined, ...pushed });
+    scanned += nids.length;
     if (nids.length === 0) break;
     cursor = nids[nids.length - 1];
     const loaded = await storage.events.getEventsByNid(nids);

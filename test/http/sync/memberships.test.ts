@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ENGINES } from '../../helpers/databases.js';
 import { startTestServer, type TestServer } from '../../helpers/server.js';
 import { Client } from '../../helpers/client.js';
+import { SCAN_BUDGET } from '../../../src/services/sync/timeline.js';
 import { bodies, createRoom, enc, join, send, sync, types } from './helpers.js';
 
 describe.each(ENGINES)('/sync memberships (%s)', (engine) => {
@@ -155,6 +156,18 @@ describe.each(ENGINES)('/sync memberships (%s)', (engine) => {
     const s2 = await sync(bob, { since: s1.next_batch, filter: { room: { timeline: { limit: 2 } } } });
     expect(s2.rooms.knock[room]).toBeUndefined();
     expect(types(s2.rooms.join[room].state?.events)).toContain('m.room.create');
+  });
+
+  it('stops looking for visible history after a bounded scan: a new member of a room with joined visibility', async () => {
+    const room = await createRoom(alice, { preset: 'public_chat', initial_state: [{ type: 'm.room.history_visibility', content: { history_visibility: 'joined' } }] });
+    for (let i = 0; i < SCAN_BUDGET + 50; i += 50) await Promise.all(Array.from({ length: 50 }, (_, j) => send(alice, room, { msgtype: 'm.text', body: `hidden ${i + j}` })));
+    const s0 = await sync(bob);
+    await join(bob, room);
+    const r = (await sync(bob, { since: s0.next_batch })).rooms.join[room];
+    // Bob may see nothing before his join; the server did not read all of the history to learn that.
+    expect(r.timeline.events.map((e) => [e.type, e.state_key])).toEqual([['m.room.member', bobId]]);
+    expect(r.timeline.limited).toBe(true);
+    expect(r.state?.events.map((e) => e.type)).toContain('m.room.create');
   });
 
   it('leaves out invites from ignored users', async () => {
