@@ -72,8 +72,8 @@ export class EventStore {
   private readonly writer: WriteBatcher;
   private readonly persistHooks: PersistHook[] = [];
 
-  constructor(private readonly db: DB, readonly state: StateStore) {
-    this.writer = new WriteBatcher(db);
+  constructor(private readonly db: DB, readonly state: StateStore, groupCommit: boolean) {
+    this.writer = new WriteBatcher(db, groupCommit);
   }
 
   /** Adds work to every event's transaction (see PersistHook). */

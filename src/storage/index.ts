@@ -57,7 +57,7 @@ export class Storage {
     this.uia = new UiaStore(db);
     this.registration = new RegistrationStore(db);
     this.state = new StateStore(db);
-    this.events = new EventStore(db, this.state);
+    this.events = new EventStore(db, this.state, database.engine === 'sqlite');
     this.rooms = new RoomStore(db);
     this.aliases = new AliasStore(db);
     this.receipts = new ReceiptStore(db);

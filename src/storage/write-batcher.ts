@@ -15,10 +15,17 @@ export class WriteBatcher {
   private queue: Job[] = [];
   private draining = false;
 
-  constructor(private readonly db: DB, private readonly maxBatch = 64) {}
+  /**
+   * `groupCommit` suits SQLite, where one connection writes and a commit costs more than the
+   * inserts. PostgreSQL runs transactions side by side on its pool and groups concurrent
+   * commits in its WAL itself; funnelling them through one connection would make every
+   * statement of every event wait for a network round trip in turn.
+   */
+  constructor(private readonly db: DB, private readonly groupCommit: boolean, private readonly maxBatch = 64) {}
 
-  /** Runs `work` in a transaction (shared with other writes), resolving after the commit. */
+  /** Runs `work` in a transaction (shared with other writes when grouping), resolving after the commit. */
   run<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
+    if (!this.groupCommit) return this.db.transaction().execute(work);
     return new Promise<T>((resolve, reject) => {
       this.queue.push({ work, resolve: resolve as (v: unknown) => void, reject });
       if (!this.draining) {
