@@ -5,7 +5,6 @@
 import { matchesRoom, type Filter } from '../../core/filter.js';
 import type { JsonObject } from '../../core/pdu.js';
 import { invalidParam } from '../../errors.js';
-import type { StoredEvent } from '../../storage/events.js';
 import type { Storage } from '../../storage/index.js';
 import type { DeviceListService } from '../e2ee/device-lists.js';
 import type { ToDeviceService } from '../e2ee/to-device.js';
@@ -13,7 +12,6 @@ import type { Notifier } from '../notifier.js';
 import type { PresenceService } from '../presence.js';
 import type { ReceiptService } from '../receipts.js';
 import type { EventFormatter } from '../rooms/format.js';
-import { streamToken } from '../rooms/timeline.js';
 import type { Visibility } from '../rooms/visibility.js';
 import type { TypingService } from '../typing.js';
 import { accountDataChanges } from './account-data.js';
@@ -24,7 +22,8 @@ import { shapeEvents } from './format.js';
 import { LazyMemberCache } from './lazy-members.js';
 import { planRooms, type RoomPlan } from './memberships.js';
 import { SyncPresence, type SetPresence } from './presence.js';
-import { RoomBuilder, type BuiltRoom } from './rooms.js';
+import { assembleResponse, type UnreadCounts } from './response.js';
+import { RoomBuilder } from './rooms.js';
 import { strippedStates } from './stripped.js';
 import { formatSyncToken, laterOf, parseSyncToken, type SyncToken } from './token.js';
 import { SyncWaiters, type Waiter } from './waiters.js';
@@ -60,21 +59,12 @@ export interface SyncDeps {
   presence: PresenceService;
   toDevice: ToDeviceService;
   deviceLists: DeviceListService;
-  /** Unread notification counts per room (and thread); absent while push is not wired in. */
-  notifications?: UnreadCountSource;
+  /** Unread notification counts per room and thread ('main' for the main timeline); the room's are their sums. */
+  notifications?: { countsForRooms(userId: string, roomIds: readonly string[]): Promise<Map<string, UnreadCounts>> };
   /** presence.offline_after_sync_ms */
   offlineAfterSyncMs: number;
   onError: (err: unknown) => void;
 }
-
-export interface NotificationCounts { notification_count: number; highlight_count: number }
-/** Counts per room; `threads` holds each thread's counts ('main' for the main timeline), the room's are their sums. */
-export interface UnreadCountSource {
-  countsForRooms(userId: string, roomIds: readonly string[]): Promise<Map<string, NotificationCounts & { threads: Record<string, NotificationCounts> }>>;
-}
-
-/** The thread ID of the main timeline in threaded counts (spec: "Threaded read receipts"). */
-const MAIN_THREAD = 'main';
 
 interface Computed {
   body: SyncResponse;
@@ -210,97 +200,35 @@ export class SyncService {
     const ledger = this.lazy.begin(req.userId, req.deviceId, since ? req.since : undefined);
     const limit = Math.min(roomFilter?.timeline?.limit ?? DEFAULT_TIMELINE_LIMIT, MAX_TIMELINE_LIMIT);
     const common = { userId: req.userId, limit, timelineFilter: roomFilter?.timeline, stateFilter: roomFilter?.state, useStateAfter: req.useStateAfter, ledger, ignored };
-    const builtJoin = await this.rooms.build(toBuild, { ...common, summaries: true });
-    const builtLeave = await this.rooms.build(sections.leave, { ...common, summaries: false });
-
-    // spec: modules/ignore_users "Servers must not send room invites from ignored users to clients".
-    const stripped = await strippedStates(storage, req.userId, [...sections.invite, ...sections.knock]);
-    const ephemeral = await ephemeralEvents(this.d.typing, this.d.receipts, {
-      userId: req.userId, known, fresh, since: since && { typing: since.typing, receipts: since.receipts }, upTo, filter: roomFilter?.ephemeral,
+    const [builtJoin, builtLeave, stripped, ephemeral, accountData, presence, e2ee] = await Promise.all([
+      this.rooms.build(toBuild, { ...common, summaries: true }),
+      this.rooms.build(sections.leave, { ...common, summaries: false }),
+      strippedStates(storage, req.userId, [...sections.invite, ...sections.knock]),
+      ephemeralEvents(this.d.typing, this.d.receipts, {
+        userId: req.userId, known, fresh, since: since && { typing: since.typing, receipts: since.receipts }, upTo, filter: roomFilter?.ephemeral,
+      }),
+      accountDataChanges(storage.accountData, {
+        userId: req.userId, since: since?.accountData, upTo: upTo.accountData, freshRooms: fresh, globalFilter: filter.account_data, roomFilter: roomFilter?.account_data,
+      }),
+      // Rooms new to the client bring their members' presence along.
+      (async () => this.presence.events(req.userId, since?.presence, upTo.presence,
+        since && fresh.length ? [...(await storage.sync.joinedMembers(fresh)).values()].flat() : [], filter.presence))(),
+      e2eeSection(this.d.toDevice, this.d.deviceLists, { userId: req.userId, deviceId: req.deviceId, since, upTo }),
+    ]);
+    const withEntries = new Set([...builtJoin.map((b) => b.plan.roomId), ...ephemeral.keys(), ...accountData.rooms.keys()]);
+    const [unread, shaped] = await Promise.all([
+      this.d.notifications?.countsForRooms(req.userId, [...withEntries]),
+      shapeEvents(storage, this.d.formatter, [...builtJoin, ...builtLeave].flatMap((b) => [...b.timeline.events, ...b.state]), viewer, filter),
+    ]);
+    const { body, empty } = assembleResponse({
+      nextBatch: formatSyncToken({ ...upTo, toDevice: e2ee.toDevicePosition }),
+      sections, builtJoin, builtLeave, shaped, stripped, ephemeral, accountData, presence, e2ee, unread,
+      threaded: roomFilter?.timeline?.unread_thread_notifications === true, useStateAfter: req.useStateAfter, ignored,
     });
-    const accountData = await accountDataChanges(storage.accountData, {
-      userId: req.userId, since: since?.accountData, upTo: upTo.accountData, freshRooms: fresh, globalFilter: filter.account_data, roomFilter: roomFilter?.account_data,
-    });
-    const freshMembers = since && fresh.length ? [...(await storage.sync.joinedMembers(fresh)).values()].flat() : [];
-    const presence = await this.presence.events(req.userId, since?.presence, upTo.presence, freshMembers, filter.presence);
-    const e2ee = await e2eeSection(this.d.toDevice, this.d.deviceLists, { userId: req.userId, deviceId: req.deviceId, since, upTo });
-    const unread = await this.d.notifications?.countsForRooms(req.userId, [...new Set([...builtJoin.map((b) => b.plan.roomId), ...ephemeral.keys(), ...accountData.rooms.keys()])]);
-    const threaded = roomFilter?.timeline?.unread_thread_notifications === true;
-
-    const shaped = await shapeEvents(storage, this.d.formatter, [...builtJoin, ...builtLeave].flatMap((b) => [...b.timeline.events, ...b.state]), viewer, filter);
-    const join: Record<string, JsonObject> = {};
-    const builtById = new Map(builtJoin.map((b) => [b.plan.roomId, b]));
-    for (const p of sections.join) {
-      const b = builtById.get(p.roomId);
-      const eph = ephemeral.get(p.roomId) ?? [];
-      const ad = accountData.rooms.get(p.roomId) ?? [];
-      const hasNews = b !== undefined && (p.after === null || b.timeline.events.length > 0 || b.state.length > 0 || b.timeline.limited);
-      if (!hasNews && eph.length === 0 && ad.length === 0) continue;
-      join[p.roomId] = {
-        ...this.roomBody(b, p, shaped, req.useStateAfter),
-        ephemeral: { events: eph as unknown as JsonObject[] },
-        account_data: { events: ad as unknown as JsonObject[] },
-        ...(b?.summary ? { summary: b.summary as unknown as JsonObject } : {}),
-        ...unreadFields(unread?.get(p.roomId), threaded),
-      };
-    }
-    const leave: Record<string, JsonObject> = {};
-    for (const b of builtLeave) {
-      leave[b.plan.roomId] = { ...this.roomBody(b, b.plan, shaped, req.useStateAfter), account_data: { events: (accountData.rooms.get(b.plan.roomId) ?? []) as unknown as JsonObject[] } };
-    }
-    const invite: Record<string, JsonObject> = {};
-    for (const p of sections.invite) {
-      const s = stripped.get(p.roomId);
-      if (s && !ignored.has(s.sender)) invite[p.roomId] = { invite_state: { events: s.events as unknown as JsonObject[] } };
-    }
-    const knock: Record<string, JsonObject> = {};
-    for (const p of sections.knock) {
-      const s = stripped.get(p.roomId);
-      if (s) knock[p.roomId] = { knock_state: { events: s.events as unknown as JsonObject[] } };
-    }
-
-    const next: SyncToken = { ...upTo, toDevice: e2ee.toDevicePosition };
-    const body: SyncResponse = {
-      next_batch: formatSyncToken(next),
-      rooms: { join, invite, leave, knock },
-      presence: { events: presence as unknown as JsonObject[] },
-      account_data: { events: accountData.global as unknown as JsonObject[] },
-      ...(e2ee.section as unknown as JsonObject),
-    };
-    const empty = isEmpty(join, invite, leave, knock) && presence.length === 0 && accountData.global.length === 0 && e2ee.empty;
     return { body, empty, joined, commit: () => ledger.commit(body.next_batch) };
   }
-
-  /** The timeline and state parts of a join or leave entry. */
-  private roomBody(b: BuiltRoom | undefined, p: RoomPlan, shaped: Map<number, JsonObject>, useStateAfter: boolean): JsonObject {
-    const pick = (events: StoredEvent[]) => events.map((e) => shaped.get(e.nid)).filter((e): e is JsonObject => e !== undefined);
-    const timeline = b
-      ? { events: pick(b.timeline.events), limited: b.timeline.limited, prev_batch: b.prevBatch }
-      : { events: [], limited: false, prev_batch: streamToken(p.upTo) };
-    const state = { events: b ? pick(b.state) : [] };
-    return { timeline, ...(useStateAfter ? { state_after: state } : { state }) };
-  }
 }
 
-/**
- * spec: GET /sync `unread_notifications`, and with the timeline filter's
- * `unread_thread_notifications` the main timeline's counts there and each thread's in
- * `unread_thread_notifications` (omitted when no thread has any).
- */
-function unreadFields(c: (NotificationCounts & { threads: Record<string, NotificationCounts> }) | undefined, threaded: boolean): JsonObject {
-  if (!c) return {};
-  if (!threaded) return { unread_notifications: { notification_count: c.notification_count, highlight_count: c.highlight_count } };
-  const main = c.threads[MAIN_THREAD] ?? { notification_count: 0, highlight_count: 0 };
-  const threads = Object.entries(c.threads).filter(([id]) => id !== MAIN_THREAD);
-  return {
-    unread_notifications: { ...main },
-    ...(threads.length ? { unread_thread_notifications: Object.fromEntries(threads.map(([id, t]) => [id, { ...t }])) } : {}),
-  };
-}
-
-function isEmpty(...sections: Array<Record<string, unknown>>): boolean {
-  return sections.every((s) => Object.keys(s).length === 0);
-}
 
 function sameSet(a: readonly string[], b: readonly string[]): boolean {
   if (a.length !== b.length) return false;
