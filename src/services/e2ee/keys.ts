@@ -5,7 +5,7 @@
 import { domainOf, isValidUserId } from '../../core/identifiers.js';
 import type { JsonObject, JsonValue } from '../../core/pdu.js';
 import { MatrixError, badJson, forbidden, invalidParam, missingParam } from '../../errors.js';
-import type { CrossSigningKeyRow, CrossSigningKeyType, StoredKey } from '../../storage/e2e-keys.js';
+import type { CrossSigningKeyRow, CrossSigningKeyType, SignatureRow, StoredKey } from '../../storage/e2e-keys.js';
 import type { Storage } from '../../storage/index.js';
 import { KeyedMutex } from '../keyed-mutex.js';
 import type { DeviceListService } from './device-lists.js';
@@ -39,6 +39,7 @@ export interface KeysClaimResult {
 }
 
 type Failure = { errcode: string; error: string };
+const failure = (errcode: string, error: string): Failure => ({ errcode, error });
 
 interface ParsedCrossSigningKey { type: CrossSigningKeyType; publicKey: string; object: JsonObject; json: string }
 
@@ -215,7 +216,7 @@ export class E2eKeyService {
    * (spec: cross_signing.yaml, "UIA ... MUST be performed ... except in these cases").
    */
   async uploadCrossSigningKeys(userId: string, body: Record<string, JsonValue | undefined>, authenticate: () => Promise<void>): Promise<void> {
-    const stored = new Map((await this.storage.e2eKeys.crossSigningKeysOf([userId])).map((k) => [k.type, k]));
+    const stored = await this.crossSigningKeys(userId);
     const uploaded: ParsedCrossSigningKey[] = [];
     for (const [type, field] of CROSS_SIGNING_FIELDS) {
       const v = body[field];
@@ -294,54 +295,25 @@ export class E2eKeyService {
    */
   async uploadSignatures(requester: string, body: Record<string, unknown>): Promise<{ failures: Record<string, Record<string, Failure>> }> {
     const failures: Record<string, Record<string, Failure>> = {};
-    const fail = (userId: string, keyId: string, errcode: string, error: string) => { (failures[userId] ??= {})[keyId] = { errcode, error }; };
-    const accepted: Array<{ targetUserId: string; targetKeyId: string; signerUserId: string; signerKeyId: string; signature: string }> = [];
+    const accepted: SignatureRow[] = [];
     const ownTargets: string[] = [];
     const otherUsers: string[] = [];
+    const mine = await this.crossSigningKeys(requester);
 
     for (const [targetUserId, keys] of Object.entries(body)) {
       if (!isValidUserId(targetUserId, { historical: true })) throw invalidParam(`${JSON.stringify(targetUserId)} is not a valid user ID`);
       if (!isObject(keys)) throw badJson(`\`${targetUserId}\` must map key IDs to signed keys`);
       const local = domainOf(targetUserId) === this.serverName;
-      const crossSigning = local ? new Map((await this.storage.e2eKeys.crossSigningKeysOf([targetUserId])).map((k) => [k.type, k])) : new Map<CrossSigningKeyType, CrossSigningKeyRow>();
-      const mine = targetUserId === requester ? crossSigning : new Map((await this.storage.e2eKeys.crossSigningKeysOf([requester])).map((k) => [k.type, k]));
+      const theirs = targetUserId === requester ? mine : local ? await this.crossSigningKeys(targetUserId) : new Map<CrossSigningKeyType, CrossSigningKeyRow>();
       for (const [keyId, signed] of Object.entries(keys)) {
-        if (!isObject(signed)) { fail(targetUserId, keyId, 'M_BAD_JSON', 'The signed key must be an object'); continue; }
-        if (!local) { fail(targetUserId, keyId, 'M_NOT_FOUND', 'Keys of users on other servers are not available until federation exists'); continue; }
-        const master = crossSigning.get('master');
-        let target: { json: string; signers: Array<{ keyId: string; publicKey: string }> } | undefined;
-        if (targetUserId === requester && master?.publicKey === keyId) {
-          // The user's devices signing their master key.
-          const signers: Array<{ keyId: string; publicKey: string }> = [];
-          const sigs = signed.signatures;
-          const byMe = isObject(sigs) && isObject(sigs[requester]) ? Object.keys(sigs[requester] as JsonObject) : [];
-          for (const signerKeyId of byMe) {
-            const id = parseKeyId(signerKeyId);
-            if (id?.algorithm !== ED25519 || id.keyId === master.publicKey) continue;
-            const publicKey = await this.deviceSigningKey(requester, id.keyId);
-            if (publicKey !== undefined) signers.push({ keyId: signerKeyId, publicKey });
-          }
-          target = { json: master.json, signers };
-        } else if (targetUserId === requester) {
-          // The user's self-signing key signing one of their devices.
-          const json = await this.storage.e2eKeys.deviceKeys(requester, keyId);
-          if (json === undefined) { fail(targetUserId, keyId, 'M_NOT_FOUND', 'Unknown device or key'); continue; }
-          const ssk = crossSigning.get('self_signing');
-          if (!ssk) { fail(targetUserId, keyId, 'M_NOT_FOUND', 'You have no self-signing key to sign devices with'); continue; }
-          target = { json, signers: [{ keyId: `${ED25519}:${ssk.publicKey}`, publicKey: ssk.publicKey }] };
-        } else {
-          // The user's user-signing key signing another user's master key.
-          if (master?.publicKey !== keyId) { fail(targetUserId, keyId, 'M_NOT_FOUND', "Only other users' master keys can be signed"); continue; }
-          const usk = mine.get('user_signing');
-          if (!usk) { fail(targetUserId, keyId, 'M_NOT_FOUND', 'You have no user-signing key to sign other users with'); continue; }
-          target = { json: master.json, signers: [{ keyId: `${ED25519}:${usk.publicKey}`, publicKey: usk.publicKey }] };
+        const outcome = !isObject(signed) ? failure('M_BAD_JSON', 'The signed key must be an object')
+          : !local ? failure('M_NOT_FOUND', 'Keys of users on other servers are not available until federation exists')
+          : await this.checkSignedKey(requester, targetUserId, keyId, signed, theirs, mine);
+        if ('errcode' in outcome) {
+          (failures[targetUserId] ??= {})[keyId] = outcome;
+          continue;
         }
-        if (!sameSignedContent(signed, JSON.parse(target.json) as JsonObject)) { fail(targetUserId, keyId, 'M_INVALID_SIGNATURE', 'The signed object does not match the stored key'); continue; }
-        const found = target.signers.map((s) => ({ ...s, signature: signatureBy(signed, requester, s.keyId) })).filter((s) => s.signature !== undefined);
-        if (found.length === 0) { fail(targetUserId, keyId, 'M_INVALID_SIGNATURE', 'No signature by a key of yours that may sign this'); continue; }
-        const bad = found.find((s) => !verifySignature(signed, s.signature as string, s.publicKey));
-        if (bad) { fail(targetUserId, keyId, 'M_INVALID_SIGNATURE', `Invalid signature by ${bad.keyId}`); continue; }
-        for (const s of found) accepted.push({ targetUserId, targetKeyId: keyId, signerUserId: requester, signerKeyId: s.keyId, signature: s.signature as string });
+        for (const s of outcome) accepted.push({ targetUserId, targetKeyId: keyId, signerUserId: requester, signerKeyId: s.keyId, signature: s.signature });
         if (targetUserId === requester) ownTargets.push(keyId);
         else otherUsers.push(targetUserId);
       }
@@ -350,6 +322,60 @@ export class E2eKeyService {
     if (ownTargets.length > 0) await this.deviceLists.keysChanged(requester, ownTargets);
     await this.deviceLists.keysChangedFor(requester, otherUsers);
     return { failures };
+  }
+
+  /**
+   * The new signatures `requester` made on `targetUserId`'s key `keyId` (a device ID or a
+   * cross-signing public key), each checked; or why none may be stored.
+   */
+  private async checkSignedKey(
+    requester: string, targetUserId: string, keyId: string, signed: JsonObject,
+    theirs: Map<CrossSigningKeyType, CrossSigningKeyRow>, mine: Map<CrossSigningKeyType, CrossSigningKeyRow>,
+  ): Promise<Array<{ keyId: string; signature: string }> | Failure> {
+    const master = theirs.get('master');
+    let stored: string;
+    let signers: Array<{ keyId: string; publicKey: string }>;
+    if (targetUserId === requester && master?.publicKey === keyId) {
+      // The user's devices signing their own master key.
+      stored = master.json;
+      signers = [];
+      const sigs = isObject(signed.signatures) ? signed.signatures[requester] : undefined;
+      for (const signerKeyId of isObject(sigs) ? Object.keys(sigs) : []) {
+        const id = parseKeyId(signerKeyId);
+        if (id?.algorithm !== ED25519 || id.keyId === master.publicKey) continue;
+        const publicKey = await this.deviceSigningKey(requester, id.keyId);
+        if (publicKey !== undefined) signers.push({ keyId: signerKeyId, publicKey });
+      }
+    } else if (targetUserId === requester) {
+      // The user's self-signing key signing one of their devices.
+      const json = await this.storage.e2eKeys.deviceKeys(requester, keyId);
+      if (json === undefined) return failure('M_NOT_FOUND', 'Unknown device or key');
+      const ssk = mine.get('self_signing');
+      if (!ssk) return failure('M_NOT_FOUND', 'You have no self-signing key to sign devices with');
+      stored = json;
+      signers = [{ keyId: `${ED25519}:${ssk.publicKey}`, publicKey: ssk.publicKey }];
+    } else {
+      // The user's user-signing key signing another user's master key.
+      if (master?.publicKey !== keyId) return failure('M_NOT_FOUND', "Only other users' master keys can be signed");
+      const usk = mine.get('user_signing');
+      if (!usk) return failure('M_NOT_FOUND', 'You have no user-signing key to sign other users with');
+      stored = master.json;
+      signers = [{ keyId: `${ED25519}:${usk.publicKey}`, publicKey: usk.publicKey }];
+    }
+    // spec: "The signed JSON object must match the key previously uploaded or retrieved for the given key ID".
+    if (!sameSignedContent(signed, JSON.parse(stored) as JsonObject)) return failure('M_INVALID_SIGNATURE', 'The signed object does not match the stored key');
+    const found: Array<{ keyId: string; signature: string }> = [];
+    for (const s of signers) {
+      const signature = signatureBy(signed, requester, s.keyId);
+      if (signature === undefined) continue;
+      if (!verifySignature(signed, signature, s.publicKey)) return failure('M_INVALID_SIGNATURE', `Invalid signature by ${s.keyId}`);
+      found.push({ keyId: s.keyId, signature });
+    }
+    return found.length > 0 ? found : failure('M_INVALID_SIGNATURE', 'No signature by a key of yours that may sign this');
+  }
+
+  private async crossSigningKeys(userId: string): Promise<Map<CrossSigningKeyType, CrossSigningKeyRow>> {
+    return new Map((await this.storage.e2eKeys.crossSigningKeysOf([userId])).map((k) => [k.type, k]));
   }
 
   // ---- devices ----
