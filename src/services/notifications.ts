@@ -1,6 +1,11 @@
 // Notifications: push rules evaluated for every local member when an event is persisted, and the
 // unread notification and highlight counts they add up to, per room and per thread, cleared by
 // read receipts and by the user's own events.
+//
+// Writing is cheap because most members of a room get the same outcome: an event stores that
+// outcome once, plus a row for each member who got another (storage/push-actions.ts). Counting is
+// done when counts are read, incrementally: each member's counts are cached with the rows and read
+// positions they cover, so a read costs a query only for rooms with new rows or moved receipts.
 // spec: client-server-api modules/push "Receiving notifications", "Marking notifications as read",
 // "Server behaviour"; modules/receipts "Threaded read receipts"
 import { CREATE_KEY, POWER_LEVELS_KEY, PowerLevelsView } from '../core/auth.js';
@@ -14,7 +19,7 @@ import { getRoomVersion, type RoomVersion } from '../core/room-versions.js';
 import type { Tx } from '../storage/database.js';
 import type { PersistHook } from '../storage/events.js';
 import type { Storage } from '../storage/index.js';
-import { MAIN_THREAD, type Counts, type PushActionRow } from '../storage/push-actions.js';
+import { EVERY_MEMBER, JOINED, MAIN_THREAD, type PushActionRow, type SummaryRow } from '../storage/push-actions.js';
 import type { NidStateMap } from '../storage/state.js';
 
 export interface NotificationCounts {
@@ -40,68 +45,70 @@ interface RoomPushContext {
   state: NidStateMap;
   /** Joined members on every server (room_member_count). */
   joined: Set<string>;
-  /** This server's joined members and their display names in the room. */
-  local: Map<string, string | null>;
+  /** This server's joined members, with their display names in the room. */
+  local: Map<string, PushRecipient>;
   createEvent: RoomEvent | undefined;
   powerLevelsEvent: RoomEvent | undefined;
   powerLevels: PowerLevelsView;
   notificationPowerLevels: Record<string, number>;
 }
 
+/** A member's cached counts in one thread, and the read position they were counted from. */
+interface ThreadCount { n: number; h: number; base: number }
+
 const MEMBER_PREFIX = 'm.room.member\u0000';
 const DEFAULT_VERSION = getRoomVersion('1') as RoomVersion;
 const CONTEXT_CACHE_ROOMS = 512;
-const RULESET_CACHE_USERS = 100_000;
 
 export class NotificationService {
   private readonly contexts = new Map<string, RoomPushContext>();
-  private readonly ruleSets = new Map<string, CompiledRuleSet>();
+  /** The predefined rules, compiled once: their placeholders stand for whoever is evaluated. */
+  private readonly defaultRules: CompiledRuleSet;
   private readonly actionsJson = new WeakMap<PushOutcome, string>();
 
   constructor(
     private readonly storage: Storage,
     private readonly serverName: string,
-    private readonly options: NotificationOptions = {},
-  ) {}
+    options: NotificationOptions = {},
+  ) {
+    this.defaultRules = compileRuleSet(predefinedRules(options));
+  }
 
   // ---- at persist time ----
 
   /**
    * EventStore's persist hook: evaluates the push rules of every local member of the room but the
-   * sender (and of a local user the event invites), and records the events that notify them, in
-   * the event's transaction. The sender's own event marks its thread read for them (spec:
-   * "Marking notifications as read": "either by using the API or by sending an event").
+   * sender (and of a local user the event invites), and records the outcome, in the event's
+   * transaction. The sender's own event marks its thread read for them (spec: "Marking
+   * notifications as read": "either by using the API or by sending an event"), and a local user
+   * joining starts counting from their join.
    */
   readonly recordPushActions: PersistHook = async (tx, e, nid) => {
     const ev = e.event;
     if (e.rejectedReason !== null || e.softFailed || e.stateGroupBefore === null) return;
-    const senderIsLocal = this.isLocal(ev.sender);
     const ctx = await this.roomContext(tx, ev.room_id, e.stateGroupBefore);
-    const recipients = this.recipientsOf(ev, ctx);
-    if (recipients.length === 0 && !senderIsLocal) return;
+    const senderIsLocal = this.isLocal(ev.sender);
+    const member = ev.type === 'm.room.member' && ev.state_key !== undefined && this.isLocal(ev.state_key) ? ev.state_key : undefined;
+    const invitee = member !== undefined && ev.content.membership === 'invite' && !ctx.local.has(member) && member !== ev.sender ? member : undefined;
+    const joiner = member !== undefined && ev.content.membership === 'join' && !ctx.local.has(member) ? member : undefined;
+    const recipients = ctx.local.size - (ctx.local.has(ev.sender) ? 1 : 0) + (invitee === undefined ? 0 : 1);
+    if (recipients === 0 && !senderIsLocal && joiner === undefined) return;
 
     const threadId = hasRelation(ev) ? await this.storage.pushActions.threadOf(tx, nid) : MAIN_THREAD;
-    if (recipients.length > 0) {
-      const rows = this.evaluate(ev, ctx, recipients);
-      if (rows.length > 0) await this.storage.pushActions.record(tx, { roomId: ev.room_id, threadId, eventNid: nid }, rows);
+    if (recipients > 0) {
+      const rows = this.evaluate(ev, ctx, invitee);
+      if (rows.length > 0) await this.storage.pushActions.record(tx, { roomId: ev.room_id, eventNid: nid, threadId }, rows);
     }
-    if (senderIsLocal) await this.storage.pushActions.markRead(tx, ev.sender, ev.room_id, threadId, nid);
+    if (senderIsLocal) await this.storage.pushActions.markRead(tx, ev.room_id, ev.sender, threadId, nid);
+    if (joiner !== undefined) await this.storage.pushActions.markRead(tx, ev.room_id, joiner, JOINED, nid);
   };
 
-  /** The compiled rules of one user: the server-default rules (the user's own rules come with pushrules/). */
-  rulesFor(userId: string): CompiledRuleSet {
-    let rules = this.ruleSets.get(userId);
-    if (!rules) {
-      rules = compileRuleSet(predefinedRules(userId, this.options));
-      if (this.ruleSets.size >= RULESET_CACHE_USERS) this.ruleSets.delete(this.ruleSets.keys().next().value as string);
-      this.ruleSets.set(userId, rules);
-    }
-    return rules;
-  }
-
-  /** Forgets a user's compiled rules, after they change. */
-  invalidateRules(userId: string): void {
-    this.ruleSets.delete(userId);
+  /**
+   * The compiled rules of one user. Everyone has the predefined rules for now; the user's own
+   * rules (pushrules/, m.push_rules) will be layered on them here (core/push withUserRules).
+   */
+  rulesFor(_userId: string): CompiledRuleSet {
+    return this.defaultRules;
   }
 
   // ---- counts ----
@@ -112,58 +119,144 @@ export class NotificationService {
   }
 
   /**
-   * The user's unread counts in each room: notifying events after their read receipts. An
-   * unthreaded receipt (m.read or m.read.private, whichever is further) marks everything up to
-   * its event read; a threaded one only its thread (spec: "Marking notifications as read").
+   * The user's unread counts in each room: notifying events after what they have read. In each
+   * thread that is the furthest of: their unthreaded receipt (m.read or m.read.private), their
+   * threaded receipt for the thread, their own latest event in the thread, and where they joined
+   * (spec: "Marking notifications as read"). A user who is not joined counts only what notified
+   * them in person (an invite).
    */
   async countsForRooms(userId: string, roomIds: readonly string[]): Promise<Map<string, UnreadCounts>> {
     const out = new Map<string, UnreadCounts>();
     for (const roomId of roomIds) out.set(roomId, { notification_count: 0, highlight_count: 0, threads: {} });
-    const summaries = await this.storage.pushActions.summaries(userId, roomIds);
-    if (summaries.length === 0) return out;
+    const store = this.storage.pushActions;
+    const memberships = await store.memberships(userId, roomIds);
+    if (memberships.length === 0) return out;
+    const rooms = memberships.map((m) => m.roomId);
+    const [summaryRows, receipts, readPositions] = await Promise.all([
+      store.summaries(userId, rooms), store.readReceipts(userId, rooms), store.readPositions(userId, rooms),
+    ]);
+    const summaries = new Map(summaryRows.map((s) => [s.roomId, s]));
+    const positions = new Map<string, Map<string, number>>();
+    const mark = (roomId: string, key: string, nid: number) => {
+      let room = positions.get(roomId);
+      if (!room) positions.set(roomId, room = new Map());
+      room.set(key, Math.max(room.get(key) ?? 0, nid));
+    };
+    for (const r of receipts) mark(r.roomId, r.threadId === undefined ? 'receipt' : `receipt:${r.threadId}`, r.eventNid);
+    for (const r of readPositions) mark(r.roomId, r.threadId === JOINED ? 'joined' : `own:${r.threadId}`, r.readNid);
 
-    const unthreaded = new Map<string, number>();
-    const threaded = new Map<string, number>();
-    for (const r of await this.storage.pushActions.readReceipts(userId, [...new Set(summaries.map((s) => s.roomId))])) {
-      if (r.threadId === undefined) unthreaded.set(r.roomId, Math.max(unthreaded.get(r.roomId) ?? 0, r.eventNid));
-      else threaded.set(threadKey(r.roomId, r.threadId), Math.max(threaded.get(threadKey(r.roomId, r.threadId)) ?? 0, r.eventNid));
-    }
-
-    for (const s of summaries) {
-      const readUpTo = Math.max(unthreaded.get(s.roomId) ?? 0, threaded.get(threadKey(s.roomId, s.threadId)) ?? 0);
-      const counts: Counts = readUpTo > s.readNid ? await this.storage.pushActions.recount(userId, s.roomId, s.threadId, readUpTo) : s;
-      if (counts.notificationCount === 0) continue;
-      const room = out.get(s.roomId) as UnreadCounts;
-      room.threads[s.threadId] = { notification_count: counts.notificationCount, highlight_count: counts.highlightCount };
-      room.notification_count += counts.notificationCount;
-      room.highlight_count += counts.highlightCount;
+    for (const m of memberships) {
+      const p = positions.get(m.roomId) ?? new Map<string, number>();
+      const member = m.membership === 'join';
+      const roomBase = Math.max(p.get('receipt') ?? 0, member ? p.get('joined') ?? m.lastJoinNid ?? 0 : 0);
+      const baseOf = (thread: string) => Math.max(roomBase, p.get(`receipt:${thread}`) ?? 0, p.get(`own:${thread}`) ?? 0);
+      const threads = member
+        ? await this.countMember(userId, m.roomId, m.latestPushNid, roomBase, baseOf, summaries.get(m.roomId))
+        : await this.countInvited(userId, m.roomId, m.latestPushNid, roomBase, baseOf);
+      const room = out.get(m.roomId) as UnreadCounts;
+      for (const [thread, c] of threads) {
+        if (c.n === 0) continue;
+        room.threads[thread] = { notification_count: c.n, highlight_count: c.h };
+        room.notification_count += c.n;
+        room.highlight_count += c.h;
+      }
     }
     return out;
   }
 
+  /**
+   * A joined member's counts, from their cache: rows after the cache's `counted_nid` are added,
+   * and a thread whose read position moved is counted again from there.
+   */
+  private async countMember(userId: string, roomId: string, latestNid: number, roomBase: number, baseOf: (thread: string) => number, summary: SummaryRow | undefined): Promise<Map<string, ThreadCount>> {
+    const threads = new Map<string, ThreadCount>();
+    let counted = roomBase;
+    if (summary) {
+      counted = summary.countedNid;
+      for (const [thread, [n, h, base]] of Object.entries(JSON.parse(summary.counts) as Record<string, [number, number, number]>)) threads.set(thread, { n, h, base });
+    }
+    const recount = new Set([...threads].filter(([thread, c]) => c.base !== baseOf(thread)).map(([thread]) => thread));
+    for (const thread of recount) threads.set(thread, { n: 0, h: 0, base: baseOf(thread) });
+    const from = Math.min(counted, ...[...recount].map(baseOf));
+    let newCounted = counted;
+    if (latestNid > from) {
+      for (const row of await this.storage.pushActions.rowsFor(userId, roomId, from, true)) {
+        newCounted = Math.max(newCounted, row.eventNid);
+        const base = baseOf(row.threadId);
+        if (!row.notify || row.eventNid <= base || (row.eventNid <= counted && !recount.has(row.threadId))) continue;
+        let c = threads.get(row.threadId);
+        if (!c) threads.set(row.threadId, c = { n: 0, h: 0, base });
+        c.n++;
+        if (row.highlight) c.h++;
+      }
+    }
+    if (newCounted !== counted || recount.size > 0 || !summary) {
+      const cache: Record<string, [number, number, number]> = {};
+      for (const [thread, c] of threads) if (c.n > 0) cache[thread] = [c.n, c.h, c.base];
+      const json = JSON.stringify(cache);
+      if (!summary || summary.countedNid !== newCounted || summary.counts !== json) await this.storage.pushActions.saveSummary(userId, roomId, newCounted, json);
+    }
+    return threads;
+  }
+
+  /** Someone not joined (invited, or gone) was notified only by rows naming them. */
+  private async countInvited(userId: string, roomId: string, latestNid: number, roomBase: number, baseOf: (thread: string) => number): Promise<Map<string, ThreadCount>> {
+    const threads = new Map<string, ThreadCount>();
+    if (latestNid <= roomBase) return threads;
+    for (const row of await this.storage.pushActions.rowsFor(userId, roomId, roomBase, false)) {
+      if (!row.notify || row.eventNid <= baseOf(row.threadId)) continue;
+      let c = threads.get(row.threadId);
+      if (!c) threads.set(row.threadId, c = { n: 0, h: 0, base: 0 });
+      c.n++;
+      if (row.highlight) c.h++;
+    }
+    return threads;
+  }
+
   // ---- internals ----
 
-  private evaluate(ev: RoomEvent, ctx: RoomPushContext, recipients: readonly PushRecipient[]): PushActionRow[] {
+  /**
+   * The rows for one event: the outcome most local members got, for all of them (EVERY_MEMBER),
+   * and a row for each member who got another one (notify false when none), and for an invitee.
+   */
+  private evaluate(ev: RoomEvent, ctx: RoomPushContext, invitee: string | undefined): PushActionRow[] {
     const pushEvent = new PushEvent(ev, {
       memberCount: ctx.joined.size,
       senderPowerLevel: ctx.powerLevels.userLevel(ev.sender),
       notificationPowerLevels: ctx.notificationPowerLevels,
     });
+    const groups = new Map<string, { outcome: PushOutcome | undefined; users: string[] }>();
+    for (const recipient of ctx.local.values()) {
+      if (recipient.userId === ev.sender) continue;
+      const outcome = this.notifying(evaluatePushRules(this.rulesFor(recipient.userId), pushEvent, recipient));
+      const key = outcome === undefined ? '' : this.actionsOf(outcome);
+      let group = groups.get(key);
+      if (!group) groups.set(key, group = { outcome, users: [] });
+      group.users.push(recipient.userId);
+    }
+    let common: string | undefined;
+    for (const [key, group] of groups) if (common === undefined || group.users.length > (groups.get(common)?.users.length ?? 0)) common = key;
+
     const rows: PushActionRow[] = [];
-    for (const recipient of recipients) {
-      const outcome = evaluatePushRules(this.rulesFor(recipient.userId), pushEvent, recipient);
-      if (outcome?.notify) rows.push({ userId: recipient.userId, highlight: outcome.highlight, actions: this.actionsOf(outcome) });
+    const row = (userId: string, outcome: PushOutcome | undefined): PushActionRow => outcome === undefined
+      ? { userId, notify: false, highlight: false, actions: '[]' }
+      : { userId, notify: true, highlight: outcome.highlight, actions: this.actionsOf(outcome) };
+    const everyone = common === undefined ? undefined : groups.get(common)?.outcome;
+    if (everyone !== undefined) rows.push(row(EVERY_MEMBER, everyone));
+    for (const [key, group] of groups) {
+      if (key === common) continue;
+      for (const userId of group.users) rows.push(row(userId, group.outcome));
+    }
+    if (invitee !== undefined) {
+      const outcome = this.notifying(evaluatePushRules(this.rulesFor(invitee), pushEvent, { userId: invitee }));
+      if (outcome !== undefined) rows.push(row(invitee, outcome));
     }
     return rows;
   }
 
-  /** Local joined members but the sender, and a local user this event invites. */
-  private recipientsOf(ev: RoomEvent, ctx: RoomPushContext): PushRecipient[] {
-    const recipients: PushRecipient[] = [];
-    for (const [userId, displayName] of ctx.local) if (userId !== ev.sender) recipients.push({ userId, displayName });
-    const invitee = ev.type === 'm.room.member' && ev.content.membership === 'invite' ? ev.state_key : undefined;
-    if (invitee !== undefined && invitee !== ev.sender && this.isLocal(invitee) && !ctx.local.has(invitee)) recipients.push({ userId: invitee });
-    return recipients;
+  /** Only outcomes that notify count; a highlight without `notify` is no notification. */
+  private notifying(outcome: PushOutcome | undefined): PushOutcome | undefined {
+    return outcome?.notify ? outcome : undefined;
   }
 
   private actionsOf(outcome: PushOutcome): string {
@@ -228,7 +321,7 @@ export class NotificationService {
         const userId = splitStateKey(k)[1];
         if (ev?.content.membership === 'join') {
           ctx.joined.add(userId);
-          if (this.isLocal(userId)) ctx.local.set(userId, typeof ev.content.displayname === 'string' ? ev.content.displayname : null);
+          if (this.isLocal(userId)) ctx.local.set(userId, { userId, displayName: typeof ev.content.displayname === 'string' ? ev.content.displayname : null });
         } else {
           ctx.joined.delete(userId);
           ctx.local.delete(userId);
@@ -261,9 +354,5 @@ function isRelevant(k: StateKey): boolean {
 function hasRelation(ev: RoomEvent): boolean {
   const rel = ev.content['m.relates_to'];
   return typeof rel === 'object' && rel !== null && !Array.isArray(rel);
-}
-
-function threadKey(roomId: string, threadId: string): string {
-  return `${roomId}\u0000${threadId}`;
 }
 

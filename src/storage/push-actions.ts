@@ -1,35 +1,32 @@
-// Push actions and unread notification counts per (user, room, thread).
-// event_push_actions holds one row per event that notified a user; event_push_summary holds the
-// counts of those rows after a read position, so that /sync reads one row per room and thread.
-// Rows for a new event are written inside the event's transaction (see services/notifications.ts),
-// so the counts never disagree with the events table, across restarts included.
+// Push actions, read positions and the unread-count cache (see migrations/009-push-actions.ts for
+// the tables). Rows for a new event are written inside the event's transaction
+// (services/notifications.ts), so they never disagree with the events table, restarts included.
 // spec: client-server-api modules/push "Receiving notifications", "Marking notifications as read"
 import type { RoomEvent } from '../core/pdu.js';
 import type { DB, Tx } from './database.js';
 
 /** The thread ID of the main timeline (spec: "Threaded read receipts"). */
 export const MAIN_THREAD = 'main';
+/** event_push_actions.user_id of the row every local member without a row of their own got. */
+export const EVERY_MEMBER = '';
+/** event_push_read.thread_id of the position where the user joined the room. */
+export const JOINED = '';
 /** The receipts table's thread_id for an unthreaded receipt (storage/receipts.ts). */
 const UNTHREADED = '';
 const READ_RECEIPT_TYPES = ['m.read', 'm.read.private'];
-/** Rows per INSERT statement: 6 parameters each stays under SQLite's and PostgreSQL's limits. */
-const ROWS_PER_INSERT = 2_000;
+const ROWS_PER_INSERT = 500;
 
 export interface PushActionRow {
+  /** A user, or EVERY_MEMBER. */
   userId: string;
+  notify: boolean;
   highlight: boolean;
   /** The JSON array of the matching rule's actions. */
   actions: string;
 }
 
-export interface PushSummaryRow {
-  roomId: string;
-  threadId: string;
-  notificationCount: number;
-  highlightCount: number;
-  /** The counts are of notifying events after this event position. */
-  readNid: number;
-}
+/** One event's notification as one user got it. */
+export interface UserPushRow { eventNid: number; threadId: string; notify: boolean; highlight: boolean }
 
 export interface ReadReceiptRow {
   roomId: string;
@@ -38,7 +35,15 @@ export interface ReadReceiptRow {
   eventNid: number;
 }
 
-export interface Counts { notificationCount: number; highlightCount: number }
+export interface ReadPositionRow { roomId: string; threadId: string; readNid: number }
+export interface MembershipRow {
+  roomId: string;
+  membership: string;
+  lastJoinNid: number | null;
+  /** The newest event with push actions in the room (0 when none). */
+  latestPushNid: number;
+}
+export interface SummaryRow { roomId: string; countedNid: number; counts: string }
 
 export class PushActionStore {
   constructor(private readonly db: DB) {}
@@ -61,88 +66,88 @@ export class PushActionStore {
     return out;
   }
 
-  /**
-   * Records the users one event notified and adds it to their unread counts: one multi-row
-   * insert and one multi-row upsert. A summary row created here counts just this event, so its
-   * read position is the event before it.
-   */
-  async record(tx: Tx, at: { roomId: string; threadId: string; eventNid: number }, rows: readonly PushActionRow[]): Promise<void> {
+  /** Records what one event did for the room's local members. */
+  async record(tx: Tx, at: { roomId: string; eventNid: number; threadId: string }, rows: readonly PushActionRow[]): Promise<void> {
     for (let i = 0; i < rows.length; i += ROWS_PER_INSERT) {
-      const chunk = rows.slice(i, i + ROWS_PER_INSERT);
-      await tx.insertInto('event_push_actions').values(chunk.map((r) => ({
-        user_id: r.userId, room_id: at.roomId, thread_id: at.threadId, event_nid: at.eventNid, highlight: r.highlight ? 1 : 0, actions: r.actions,
-      }))).execute();
-      await tx.insertInto('event_push_summary').values(chunk.map((r) => ({
-        user_id: r.userId, room_id: at.roomId, thread_id: at.threadId, notification_count: 1, highlight_count: r.highlight ? 1 : 0, read_nid: at.eventNid - 1,
-      }))).onConflict((oc) => oc.columns(['user_id', 'room_id', 'thread_id']).doUpdateSet((eb) => ({
-        notification_count: eb('event_push_summary.notification_count', '+', eb.ref('excluded.notification_count')),
-        highlight_count: eb('event_push_summary.highlight_count', '+', eb.ref('excluded.highlight_count')),
+      await tx.insertInto('event_push_actions').values(rows.slice(i, i + ROWS_PER_INSERT).map((r) => ({
+        room_id: at.roomId, event_nid: at.eventNid, user_id: r.userId, thread_id: at.threadId,
+        notify: r.notify ? 1 : 0, highlight: r.highlight ? 1 : 0, actions: r.actions,
       }))).execute();
     }
   }
 
-  /** The user sent an event in this thread: everything before it in the thread is read. */
-  async markRead(tx: Tx, userId: string, roomId: string, threadId: string, eventNid: number): Promise<void> {
-    await tx.insertInto('event_push_summary').values({
-      user_id: userId, room_id: roomId, thread_id: threadId, notification_count: 0, highlight_count: 0, read_nid: eventNid,
-    }).onConflict((oc) => oc.columns(['user_id', 'room_id', 'thread_id']).doUpdateSet({ notification_count: 0, highlight_count: 0, read_nid: eventNid })).execute();
+  /** Everything in `threadId` (JOINED: in the room) up to `eventNid` is read for the user. */
+  async markRead(tx: Tx, roomId: string, userId: string, threadId: string, eventNid: number): Promise<void> {
+    await tx.insertInto('event_push_read').values({ room_id: roomId, user_id: userId, thread_id: threadId, read_nid: eventNid })
+      .onConflict((oc) => oc.columns(['room_id', 'user_id', 'thread_id']).doUpdateSet({ read_nid: eventNid })).execute();
   }
 
   // ---- reads ----
 
-  /** The user's non-zero summary rows in these rooms. */
-  async summaries(userId: string, roomIds: readonly string[]): Promise<PushSummaryRow[]> {
-    const out: PushSummaryRow[] = [];
-    for (let i = 0; i < roomIds.length; i += 500) {
-      const rows = await this.db.selectFrom('event_push_summary')
-        .select(['room_id', 'thread_id', 'notification_count', 'highlight_count', 'read_nid'])
-        .where('user_id', '=', userId).where('room_id', 'in', roomIds.slice(i, i + 500)).where('notification_count', '>', 0)
-        .execute();
-      for (const r of rows) {
-        out.push({ roomId: r.room_id, threadId: r.thread_id, notificationCount: Number(r.notification_count), highlightCount: Number(r.highlight_count), readNid: Number(r.read_nid) });
-      }
-    }
-    return out;
+  /**
+   * The events after `afterNid` in a room as one user got them: their own row, else the room's
+   * EVERY_MEMBER row (only for a user who was a joined member, `member`), in event order.
+   */
+  async rowsFor(userId: string, roomId: string, afterNid: number, member: boolean): Promise<UserPushRow[]> {
+    let q = this.db.selectFrom('event_push_actions as a').select(['a.event_nid', 'a.thread_id', 'a.notify', 'a.highlight'])
+      .where('a.room_id', '=', roomId).where('a.event_nid', '>', afterNid);
+    q = member
+      ? q.where((eb) => eb.or([
+        eb('a.user_id', '=', userId),
+        eb.and([
+          eb('a.user_id', '=', EVERY_MEMBER),
+          eb.not(eb.exists(eb.selectFrom('event_push_actions as b').select('b.event_nid')
+            .whereRef('b.room_id', '=', 'a.room_id').whereRef('b.event_nid', '=', 'a.event_nid').where('b.user_id', '=', userId))),
+        ]),
+      ]))
+      : q.where('a.user_id', '=', userId);
+    const rows = await q.orderBy('a.event_nid').execute();
+    return rows.map((r) => ({ eventNid: Number(r.event_nid), threadId: r.thread_id, notify: r.notify === 1, highlight: r.highlight === 1 }));
+  }
+
+  /**
+   * The user's membership in each of these rooms they have one in, with the newest event that has
+   * push actions (a maximum per room is one index lookup on both databases, unlike GROUP BY).
+   */
+  async memberships(userId: string, roomIds: readonly string[]): Promise<MembershipRow[]> {
+    return this.inChunks(roomIds, async (chunk) => (await this.db.selectFrom('memberships as m')
+      .select((eb) => ['m.room_id', 'm.membership', 'm.last_join_nid',
+        eb.selectFrom('event_push_actions as a').select((sub) => sub.fn.max('a.event_nid').as('n')).whereRef('a.room_id', '=', 'm.room_id').as('latest')])
+      .where('m.room_id', 'in', chunk).where('m.user_id', '=', userId).execute())
+      .map((r) => ({
+        roomId: r.room_id, membership: r.membership, lastJoinNid: r.last_join_nid === null ? null : Number(r.last_join_nid),
+        latestPushNid: r.latest === null ? 0 : Number(r.latest),
+      })));
+  }
+
+  async readPositions(userId: string, roomIds: readonly string[]): Promise<ReadPositionRow[]> {
+    return this.inChunks(roomIds, async (chunk) => (await this.db.selectFrom('event_push_read').select(['room_id', 'thread_id', 'read_nid'])
+      .where('room_id', 'in', chunk).where('user_id', '=', userId).execute())
+      .map((r) => ({ roomId: r.room_id, threadId: r.thread_id, readNid: Number(r.read_nid) })));
   }
 
   /** The user's m.read and m.read.private receipts in these rooms. */
   async readReceipts(userId: string, roomIds: readonly string[]): Promise<ReadReceiptRow[]> {
-    const out: ReadReceiptRow[] = [];
-    for (let i = 0; i < roomIds.length; i += 500) {
-      const rows = await this.db.selectFrom('receipts').select(['room_id', 'thread_id', 'event_nid'])
-        .where('room_id', 'in', roomIds.slice(i, i + 500)).where('receipt_type', 'in', READ_RECEIPT_TYPES).where('user_id', '=', userId)
-        .execute();
-      for (const r of rows) out.push({ roomId: r.room_id, threadId: r.thread_id === UNTHREADED ? undefined : r.thread_id, eventNid: Number(r.event_nid) });
-    }
-    return out;
+    return this.inChunks(roomIds, async (chunk) => (await this.db.selectFrom('receipts').select(['room_id', 'thread_id', 'event_nid'])
+      .where('room_id', 'in', chunk).where('receipt_type', 'in', READ_RECEIPT_TYPES).where('user_id', '=', userId).execute())
+      .map((r) => ({ roomId: r.room_id, threadId: r.thread_id === UNTHREADED ? undefined : r.thread_id, eventNid: Number(r.event_nid) })));
   }
 
-  /**
-   * Moves a summary's read position up to `readNid` and recounts what remains unread. The row is
-   * locked before counting, so that on PostgreSQL an event being added to it commits first and is
-   * counted once (SQLite runs one transaction at a time).
-   */
-  async recount(userId: string, roomId: string, threadId: string, readNid: number): Promise<Counts> {
-    return this.db.transaction().execute(async (tx) => {
-      const key = { user_id: userId, room_id: roomId, thread_id: threadId };
-      const current = await tx.updateTable('event_push_summary').set((eb) => ({ read_nid: eb.ref('read_nid') }))
-        .where('user_id', '=', key.user_id).where('room_id', '=', key.room_id).where('thread_id', '=', key.thread_id)
-        .returning(['notification_count', 'highlight_count', 'read_nid']).executeTakeFirst();
-      if (!current) return { notificationCount: 0, highlightCount: 0 };
-      if (Number(current.read_nid) >= readNid) {
-        return { notificationCount: Number(current.notification_count), highlightCount: Number(current.highlight_count) };
-      }
-      const counted = await tx.selectFrom('event_push_actions')
-        .select((eb) => [eb.fn.countAll().as('n'), eb.fn.sum('highlight').as('h')])
-        .where('user_id', '=', key.user_id).where('room_id', '=', key.room_id).where('thread_id', '=', key.thread_id)
-        .where('event_nid', '>', readNid)
-        .executeTakeFirstOrThrow();
-      const counts = { notificationCount: Number(counted.n), highlightCount: Number(counted.h ?? 0) };
-      await tx.updateTable('event_push_summary')
-        .set({ notification_count: counts.notificationCount, highlight_count: counts.highlightCount, read_nid: readNid })
-        .where('user_id', '=', key.user_id).where('room_id', '=', key.room_id).where('thread_id', '=', key.thread_id)
-        .execute();
-      return counts;
-    });
+  async summaries(userId: string, roomIds: readonly string[]): Promise<SummaryRow[]> {
+    return this.inChunks(roomIds, async (chunk) => (await this.db.selectFrom('event_push_summary').select(['room_id', 'counted_nid', 'counts'])
+      .where('room_id', 'in', chunk).where('user_id', '=', userId).execute())
+      .map((r) => ({ roomId: r.room_id, countedNid: Number(r.counted_nid), counts: r.counts })));
+  }
+
+  /** Replaces one user's cached counts in one room. */
+  async saveSummary(userId: string, roomId: string, countedNid: number, counts: string): Promise<void> {
+    await this.db.insertInto('event_push_summary').values({ room_id: roomId, user_id: userId, counted_nid: countedNid, counts })
+      .onConflict((oc) => oc.columns(['room_id', 'user_id']).doUpdateSet({ counted_nid: countedNid, counts })).execute();
+  }
+
+  private async inChunks<T>(roomIds: readonly string[], query: (chunk: string[]) => Promise<T[]>): Promise<T[]> {
+    const out: T[] = [];
+    for (let i = 0; i < roomIds.length; i += 500) out.push(...(await query(roomIds.slice(i, i + 500))));
+    return out;
   }
 }

@@ -140,10 +140,12 @@ export interface ToDeviceTxnsTable { user_id: string; device_id: string; event_t
 export interface E2eRoomKeysVersionsTable { user_id: string; version: number; algorithm: string; auth_data: string; etag: number; deleted: number }
 export interface E2eRoomKeysTable { user_id: string; version: number; room_id: string; session_id: string; first_message_index: number; forwarded_count: number; is_verified: number; session_data: string }
 
-/** One row per (user, event) that notified the user (migration 009); thread_id is 'main' or a thread root. */
-export interface EventPushActionsTable { user_id: string; room_id: string; thread_id: string; event_nid: number; highlight: number; actions: string }
-/** Unread counts per (user, room, thread): notifying events after read_nid. */
-export interface EventPushSummaryTable { user_id: string; room_id: string; thread_id: string; notification_count: number; highlight_count: number; read_nid: number }
+/** What an event did for local members (migration 009): user_id '' for every member without a row of their own. */
+export interface EventPushActionsTable { room_id: string; event_nid: number; user_id: string; thread_id: string; notify: number; highlight: number; actions: string }
+/** Read positions without receipts: thread_id '' where the user joined, else their latest own event in the thread. */
+export interface EventPushReadTable { room_id: string; user_id: string; thread_id: string; read_nid: number }
+/** Cached unread counts per (room, user): counts is JSON { thread: [notifications, highlights, read position] }. */
+export interface EventPushSummaryTable { room_id: string; user_id: string; counted_nid: number; counts: string }
 
 export interface Schema {
   users: UsersTable;
@@ -185,5 +187,6 @@ export interface Schema {
   e2e_room_keys_versions: E2eRoomKeysVersionsTable;
   e2e_room_keys: E2eRoomKeysTable;
   event_push_actions: EventPushActionsTable;
+  event_push_read: EventPushReadTable;
   event_push_summary: EventPushSummaryTable;
 }

@@ -1,11 +1,19 @@
 // Push rule evaluation: which rule, if any, matches an event for one user, and what it does.
-// Rules are compiled once per ruleset (globs become RegExps, paths are split), and a condition's
-// result is remembered per event, so that evaluating one event for every member of a large room
-// costs little more than the few conditions that depend on who is asking.
-// spec: client-server-api modules/push "Push Rules", "Actions", "Conditions"
+// It runs for every local member on every event, so it is built to be cheap per member:
+// - rules are compiled once (globs become matchers, paths are split), and compiled conditions are
+//   shared between rulesets;
+// - the predefined rules are compiled with the spec's placeholders ("[the user's Matrix ID]")
+//   bound to whoever is evaluated, so everyone with the default rules shares one compiled set;
+// - per event, the conditions that do not depend on the user are decided once, leaving for each
+//   member a short list of candidate rules with only the user's own checks (is it their ID in
+//   m.mentions, their name in the body).
+// spec: client-server-api modules/push "Push Rules", "Actions", "Conditions", "Predefined Rules"
 import type { JsonObject } from '../pdu.js';
-import { globToRegExp, isGlobLiteral, isNonCompoundValue, lookupProperty, parsePropertyPath, wordRegExp } from './match.js';
-import { LEGACY_MENTION_RULE_IDS, PUSH_RULE_KINDS, type PushAction, type PushCondition, type PushRule, type PushRuleKind, type PushRuleSet } from './rules.js';
+import { compileGlob, containsWord, isNonCompoundValue, lookupProperty, parsePropertyPath } from './match.js';
+import {
+  LEGACY_MENTION_RULE_IDS, LOCALPART_PLACEHOLDER, PUSH_RULE_KINDS, USER_ID_PLACEHOLDER, localpartOf,
+  type PushAction, type PushCondition, type PushRule, type PushRuleKind, type PushRuleSet,
+} from './rules.js';
 
 /** The parts of an event that push rules can look at. */
 export interface PushableEvent {
@@ -48,11 +56,11 @@ export interface PushOutcome {
   sound?: string;
 }
 
-interface CompiledCondition {
-  test(ev: PushEvent, recipient: PushRecipient): boolean;
-  /** False when the result depends only on the event, so one result serves every user. */
-  perRecipient: boolean;
-}
+/** A condition decided by the event alone. */
+interface EventCondition { perRecipient: false; test(ev: PushEvent): boolean }
+/** A condition that depends on who the rules are evaluated for. */
+interface RecipientCondition { perRecipient: true; test(ev: PushEvent, recipient: PushRecipient): boolean }
+type CompiledCondition = EventCondition | RecipientCondition;
 
 interface CompiledRule {
   conditions: readonly CompiledCondition[];
@@ -66,22 +74,59 @@ export interface CompiledRuleSet {
   readonly rules: readonly CompiledRule[];
 }
 
+/** A rule still possible for some recipients of one event, with what is left to check per recipient. */
+interface Candidate {
+  checks: readonly RecipientCondition[];
+  outcome: PushOutcome;
+}
+
 /** One event prepared for evaluation against many users' rules. */
 export class PushEvent {
   readonly hasMentions: boolean;
-  private readonly results = new Map<CompiledCondition, boolean>();
+  private readonly decided = new Map<EventCondition, boolean>();
+  private readonly candidateLists = new Map<CompiledRuleSet, readonly Candidate[]>();
+  private readonly loweredValues = new Map<string, string | undefined>();
 
   constructor(readonly event: PushableEvent, readonly facts: PushRoomFacts) {
     this.hasMentions = Object.prototype.hasOwnProperty.call(event.content, 'm.mentions');
   }
 
-  holds(condition: CompiledCondition, recipient: PushRecipient): boolean {
-    if (condition.perRecipient) return condition.test(this, recipient);
-    let result = this.results.get(condition);
-    if (result === undefined) {
-      result = condition.test(this, recipient);
-      this.results.set(condition, result);
+  /** The string at a path, lower-cased, or undefined when absent or not a string. */
+  lowered(key: string, path: readonly string[]): string | undefined {
+    if (this.loweredValues.has(key)) return this.loweredValues.get(key);
+    const v = lookupProperty(this.event, path);
+    const lowered = typeof v === 'string' ? v.toLowerCase() : undefined;
+    this.loweredValues.set(key, lowered);
+    return lowered;
+  }
+
+  /** The rules of `rules` that some recipient may still match, each with its recipient checks. */
+  candidates(rules: CompiledRuleSet): readonly Candidate[] {
+    let list = this.candidateLists.get(rules);
+    if (list) return list;
+    const out: Candidate[] = [];
+    for (const rule of rules.rules) {
+      if (rule.legacyMention && this.hasMentions) continue;
+      const checks: RecipientCondition[] = [];
+      let possible = true;
+      for (const c of rule.conditions) {
+        if (c.perRecipient) checks.push(c);
+        else if (!this.holds(c)) {
+          possible = false;
+          break;
+        }
+      }
+      if (!possible) continue;
+      out.push({ checks, outcome: rule.outcome });
+      if (checks.length === 0) break; // everyone who gets here matches it
     }
+    this.candidateLists.set(rules, list = out);
+    return list;
+  }
+
+  private holds(c: EventCondition): boolean {
+    let result = this.decided.get(c);
+    if (result === undefined) this.decided.set(c, result = c.test(this));
     return result;
   }
 }
@@ -93,27 +138,29 @@ export class PushEvent {
  */
 export function evaluatePushRules(rules: CompiledRuleSet, ev: PushEvent, recipient: PushRecipient): PushOutcome | undefined {
   if (ev.event.sender === recipient.userId) return undefined;
-  for (const rule of rules.rules) {
-    if (rule.legacyMention && ev.hasMentions) continue;
+  for (const candidate of ev.candidates(rules)) {
     let matches = true;
-    for (const condition of rule.conditions) {
-      if (!ev.holds(condition, recipient)) {
+    for (const check of candidate.checks) {
+      if (!check.test(ev, recipient)) {
         matches = false;
         break;
       }
     }
-    if (matches) return rule.outcome;
+    if (matches) return candidate.outcome;
   }
   return undefined;
 }
 
-/** Compiles a ruleset (kinds in spec order, rules in their order within a kind). */
+/**
+ * Compiles a ruleset (kinds in spec order, rules in their order within a kind). In server-default
+ * rules (`default: true`), the spec's placeholders stand for the user evaluated.
+ */
 export function compileRuleSet(ruleSet: PushRuleSet): CompiledRuleSet {
   const rules: CompiledRule[] = [];
   for (const kind of PUSH_RULE_KINDS) {
     for (const rule of ruleSet[kind] ?? []) {
       if (!rule.enabled) continue;
-      const conditions = conditionsOf(kind, rule)?.map(compileCondition);
+      const conditions = conditionsOf(kind, rule)?.map((c) => compileCondition(c, rule.default === true));
       // Unrecognised or malformed conditions never match, which disables their rule.
       if (conditions === undefined || conditions.some((c) => c === NEVER)) continue;
       rules.push({ conditions, outcome: outcomeOf(kind, rule), legacyMention: LEGACY_MENTION_RULE_IDS.has(rule.rule_id) });
@@ -156,28 +203,36 @@ function outcomeOf(kind: PushRuleKind, rule: PushRule): PushOutcome {
 
 // ---- conditions ----
 
-const NEVER: CompiledCondition = { test: () => false, perRecipient: false };
+const NEVER: EventCondition = { perRecipient: false, test: () => false };
 
 /** Compiled conditions shared between rulesets: most users' rules are the same defaults. */
 const conditionCache = new Map<string, CompiledCondition>();
 const CONDITION_CACHE_SIZE = 20_000;
 
-function compileCondition(c: PushCondition): CompiledCondition {
-  const cacheKey = JSON.stringify([c.kind, c.key, c.pattern, c.is, c.value]);
+function compileCondition(c: PushCondition, bindPlaceholders: boolean): CompiledCondition {
+  const cacheKey = JSON.stringify([bindPlaceholders, c.kind, c.key, c.pattern, c.is, c.value]);
   let compiled = conditionCache.get(cacheKey);
   if (!compiled) {
-    compiled = compileUncached(c);
+    compiled = compileUncached(c, bindPlaceholders);
     if (conditionCache.size >= CONDITION_CACHE_SIZE) conditionCache.delete(conditionCache.keys().next().value as string);
     conditionCache.set(cacheKey, compiled);
   }
   return compiled;
 }
 
-function compileUncached(c: PushCondition): CompiledCondition {
+/** The recipient's value a placeholder stands for, or undefined when `v` is no placeholder. */
+function placeholder(v: unknown, bind: boolean): ((r: PushRecipient) => string) | undefined {
+  if (!bind) return undefined;
+  if (v === USER_ID_PLACEHOLDER) return (r) => r.userId;
+  if (v === LOCALPART_PLACEHOLDER) return (r) => localpartOf(r.userId);
+  return undefined;
+}
+
+function compileUncached(c: PushCondition, bind: boolean): CompiledCondition {
   switch (c.kind) {
-    case 'event_match': return eventMatch(c);
-    case 'event_property_is': return eventPropertyIs(c);
-    case 'event_property_contains': return eventPropertyContains(c);
+    case 'event_match': return eventMatch(c, bind);
+    case 'event_property_is': return eventPropertyIs(c, bind);
+    case 'event_property_contains': return eventPropertyContains(c, bind);
     case 'contains_display_name': return CONTAINS_DISPLAY_NAME;
     case 'room_member_count': return roomMemberCount(c);
     case 'sender_notification_permission': return senderNotificationPermission(c);
@@ -189,42 +244,57 @@ function compileUncached(c: PushCondition): CompiledCondition {
  * A glob against a string property: the whole value, or for `content.body` any substring between
  * word boundaries. An absent or non-string property never matches, even for `*`.
  */
-function eventMatch(c: PushCondition): CompiledCondition {
+function eventMatch(c: PushCondition, bind: boolean): CompiledCondition {
   if (typeof c.key !== 'string' || typeof c.pattern !== 'string') return NEVER;
-  const path = parsePropertyPath(c.key);
-  const pattern = c.pattern;
-  let matches: (value: string) => boolean;
-  if (c.key === 'content.body') {
-    const re = isGlobLiteral(pattern) ? wordRegExp(pattern) : globToRegExp(pattern, 'word');
-    matches = (v) => re.test(v);
-  } else if (isGlobLiteral(pattern)) {
-    const lower = pattern.toLowerCase();
-    matches = (v) => v.toLowerCase() === lower;
-  } else {
-    const re = globToRegExp(pattern, 'whole');
-    matches = (v) => re.test(v);
+  const key = c.key;
+  const path = parsePropertyPath(key);
+  const mode = key === 'content.body' ? 'word' : 'whole';
+  const bound = placeholder(c.pattern, bind);
+  if (bound) {
+    return {
+      perRecipient: true,
+      test: (ev, r) => {
+        const value = ev.lowered(key, path);
+        if (value === undefined) return false;
+        const wanted = bound(r).toLowerCase();
+        return mode === 'whole' ? value === wanted : wanted !== '' && containsWord(value, wanted);
+      },
+    };
   }
+  const matches = compileGlob(c.pattern, mode);
   return {
     perRecipient: false,
     test: (ev) => {
-      const value = lookupProperty(ev.event, path);
-      return typeof value === 'string' && matches(value);
+      const value = ev.lowered(key, path);
+      return value !== undefined && matches(value);
     },
   };
 }
 
 /** An exact match of a non-compound value (no type casting: "true" is not true). */
-function eventPropertyIs(c: PushCondition): CompiledCondition {
+function eventPropertyIs(c: PushCondition, bind: boolean): CompiledCondition {
   if (typeof c.key !== 'string' || !isNonCompoundValue(c.value)) return NEVER;
   const path = parsePropertyPath(c.key);
+  const bound = placeholder(c.value, bind);
+  if (bound) return { perRecipient: true, test: (ev, r) => lookupProperty(ev.event, path) === bound(r) };
   const expected = c.value;
   return { perRecipient: false, test: (ev) => lookupProperty(ev.event, path) === expected };
 }
 
 /** An array property that contains the value exactly; elements that are not non-compound are ignored. */
-function eventPropertyContains(c: PushCondition): CompiledCondition {
+function eventPropertyContains(c: PushCondition, bind: boolean): CompiledCondition {
   if (typeof c.key !== 'string' || !isNonCompoundValue(c.value)) return NEVER;
   const path = parsePropertyPath(c.key);
+  const bound = placeholder(c.value, bind);
+  if (bound) {
+    return {
+      perRecipient: true,
+      test: (ev, r) => {
+        const value = lookupProperty(ev.event, path);
+        return Array.isArray(value) && value.includes(bound(r));
+      },
+    };
+  }
   const expected = c.value;
   return {
     perRecipient: false,
@@ -235,23 +305,16 @@ function eventPropertyContains(c: PushCondition): CompiledCondition {
   };
 }
 
-const displayNamePatterns = new Map<string, RegExp>();
-const DISPLAY_NAME_CACHE_SIZE = 50_000;
+const BODY = ['content', 'body'];
 
 /** content.body contains the user's display name in the room, between word boundaries. */
-const CONTAINS_DISPLAY_NAME: CompiledCondition = {
+const CONTAINS_DISPLAY_NAME: RecipientCondition = {
   perRecipient: true,
   test: (ev, recipient) => {
     const name = recipient.displayName;
-    const body = ev.event.content.body;
-    if (!name || typeof body !== 'string') return false;
-    let re = displayNamePatterns.get(name);
-    if (!re) {
-      re = wordRegExp(name);
-      if (displayNamePatterns.size >= DISPLAY_NAME_CACHE_SIZE) displayNamePatterns.delete(displayNamePatterns.keys().next().value as string);
-      displayNamePatterns.set(name, re);
-    }
-    return re.test(body);
+    if (!name) return false;
+    const body = ev.lowered('content.body', BODY);
+    return body !== undefined && containsWord(body, name.toLowerCase());
   },
 };
 

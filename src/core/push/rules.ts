@@ -37,6 +37,14 @@ export type PushRuleSet = Record<PushRuleKind, PushRule[]>;
 export const MASTER_RULE_ID = '.m.rule.master';
 
 /**
+ * The spec writes the predefined rules with these placeholders. Compiled as they are, they stand
+ * for whoever the rules are evaluated for, so one compiled set serves every user who has only the
+ * defaults; predefinedRulesFor fills them in for one user (as GET /pushrules shows them).
+ */
+export const USER_ID_PLACEHOLDER = "[the user's Matrix ID]";
+export const LOCALPART_PLACEHOLDER = "[the local part of the user's Matrix ID]";
+
+/**
  * The rules spec v1.17 removed (MSC4210), which matched mentions in `content.body`. Weft keeps them
  * as server-default rules (the spec lets servers add their own) so that clients and bots that do
  * not send `m.mentions` still highlight; as spec v1.7–v1.16 required, they apply only to events
@@ -55,12 +63,11 @@ const SOUND_DEFAULT: PushAction = { set_tweak: 'sound', value: 'default' };
 const HIGHLIGHT: PushAction = { set_tweak: 'highlight' };
 
 /**
- * The server-default rules for one user, in priority order, copied from the spec's definitions
- * ("[the user's Matrix ID]" and "[the local part of the user's Matrix ID]" filled in).
- * `.m.rule.master` comes first; user-defined rules go after it and before the other defaults
- * (see withUserRules).
+ * The server-default rules in priority order, copied from the spec's definitions, placeholders
+ * included. `.m.rule.master` comes first; user-defined rules go after it and before the other
+ * defaults (see withUserRules).
  */
-export function predefinedRules(userId: string, options: PredefinedRuleOptions = {}): PushRuleSet {
+export function predefinedRules(options: PredefinedRuleOptions = {}): PushRuleSet {
   const legacy = options.legacyMentionRules ?? true;
   const rule = (rule_id: string, conditions: PushCondition[], actions: PushAction[], enabled = true): PushRule =>
     ({ rule_id, default: true, enabled, conditions, actions });
@@ -71,11 +78,11 @@ export function predefinedRules(userId: string, options: PredefinedRuleOptions =
     rule('.m.rule.invite_for_me', [
       { key: 'type', kind: 'event_match', pattern: 'm.room.member' },
       { key: 'content.membership', kind: 'event_match', pattern: 'invite' },
-      { key: 'state_key', kind: 'event_match', pattern: userId },
+      { key: 'state_key', kind: 'event_match', pattern: USER_ID_PLACEHOLDER },
     ], ['notify', SOUND_DEFAULT]),
     rule('.m.rule.member_event', [{ key: 'type', kind: 'event_match', pattern: 'm.room.member' }], []),
     rule('.m.rule.is_user_mention', [
-      { kind: 'event_property_contains', key: 'content.m\\.mentions.user_ids', value: userId },
+      { kind: 'event_property_contains', key: 'content.m\\.mentions.user_ids', value: USER_ID_PLACEHOLDER },
     ], ['notify', SOUND_DEFAULT, HIGHLIGHT]),
     ...(legacy ? [rule('.m.rule.contains_display_name', [{ kind: 'contains_display_name' }], ['notify', SOUND_DEFAULT, HIGHLIGHT])] : []),
     rule('.m.rule.is_room_mention', [
@@ -101,7 +108,7 @@ export function predefinedRules(userId: string, options: PredefinedRuleOptions =
   ];
 
   const content: PushRule[] = legacy
-    ? [{ rule_id: '.m.rule.contains_user_name', default: true, enabled: true, pattern: localpartOf(userId), actions: ['notify', SOUND_DEFAULT, HIGHLIGHT] }]
+    ? [{ rule_id: '.m.rule.contains_user_name', default: true, enabled: true, pattern: LOCALPART_PLACEHOLDER, actions: ['notify', SOUND_DEFAULT, HIGHLIGHT] }]
     : [];
 
   const underride: PushRule[] = [
@@ -119,6 +126,26 @@ export function predefinedRules(userId: string, options: PredefinedRuleOptions =
   ];
 
   return { override, content, room: [], sender: [], underride };
+}
+
+/** The predefined rules of one user: the placeholders filled in. */
+export function predefinedRulesFor(userId: string, options: PredefinedRuleOptions = {}): PushRuleSet {
+  const fill = (s: string | undefined) => (s === USER_ID_PLACEHOLDER ? userId : s === LOCALPART_PLACEHOLDER ? localpartOf(userId) : s);
+  const set = predefinedRules(options);
+  for (const kind of PUSH_RULE_KINDS) {
+    set[kind] = set[kind].map((r) => ({
+      ...r,
+      ...(r.pattern === undefined ? {} : { pattern: fill(r.pattern) }),
+      ...(r.conditions === undefined ? {} : {
+        conditions: r.conditions.map((c) => ({
+          ...c,
+          ...(c.pattern === undefined ? {} : { pattern: fill(c.pattern) }),
+          ...(typeof c.value === 'string' ? { value: fill(c.value) } : {}),
+        })),
+      }),
+    }));
+  }
+  return set;
 }
 
 /**
@@ -141,7 +168,7 @@ export function withUserRules(defaults: PushRuleSet, user: Partial<PushRuleSet>)
   return out;
 }
 
-function localpartOf(userId: string): string {
+export function localpartOf(userId: string): string {
   const colon = userId.indexOf(':');
   return userId.slice(userId.startsWith('@') ? 1 : 0, colon === -1 ? undefined : colon);
 }

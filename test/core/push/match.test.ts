@@ -1,10 +1,10 @@
 // Globs and dot-separated property paths, with the spec's examples.
 // spec: appendices "Glob-style matching", "Dot-separated property paths"; modules/push "event_match"
 import { describe, expect, it } from 'vitest';
-import { globToRegExp, lookupProperty, parsePropertyPath, wordRegExp } from '../../../src/core/push/match.js';
+import { containsWord, globMatches, lookupProperty, parsePropertyPath } from '../../../src/core/push/match.js';
 
-describe('globToRegExp, whole value', () => {
-  const lunch = globToRegExp('lunc?*', 'whole');
+describe('globs against a whole value', () => {
+  const lunch = { test: (v: string) => globMatches('lunc?*', v, 'whole') };
 
   it('matches the spec example: lunc?* against topics', () => {
     expect(lunch.test('Lunch plans')).toBe(true);
@@ -14,29 +14,30 @@ describe('globToRegExp, whole value', () => {
   });
 
   it('treats regular expression syntax as literal text', () => {
-    const re = globToRegExp('a.b+(c)[d]{2}|^$\\/-', 'whole');
-    expect(re.test('a.b+(c)[d]{2}|^$\\/-')).toBe(true);
-    expect(re.test('axb+(c)[d]{2}|^$\\/-')).toBe(false);
+    const glob = 'a.b+(c)[d]{2}|^$\\/-*';
+    expect(globMatches(glob, 'a.b+(c)[d]{2}|^$\\/-', 'whole')).toBe(true);
+    expect(globMatches(glob, 'axb+(c)[d]{2}|^$\\/-', 'whole')).toBe(false);
+    expect(globMatches('a.c', 'abc', 'whole')).toBe(false);
   });
 
   it('? is one character, including one outside the BMP; * crosses lines', () => {
-    expect(globToRegExp('a?b', 'whole').test('a😀b')).toBe(true);
-    expect(globToRegExp('a?b', 'whole').test('a😀😀b')).toBe(false);
-    expect(globToRegExp('a*b', 'whole').test('a\nline\nb')).toBe(true);
+    expect(globMatches('a?b', 'a😀b', 'whole')).toBe(true);
+    expect(globMatches('a?b', 'a😀😀b', 'whole')).toBe(false);
+    expect(globMatches('a*b', 'a\nline\nb', 'whole')).toBe(true);
   });
 
   it('the empty pattern matches only the empty string', () => {
-    expect(globToRegExp('', 'whole').test('')).toBe(true);
-    expect(globToRegExp('', 'whole').test('x')).toBe(false);
+    expect(globMatches('', '', 'whole')).toBe(true);
+    expect(globMatches('', 'x', 'whole')).toBe(false);
   });
 
   it('folds case beyond ASCII', () => {
-    expect(globToRegExp('ÉTÉ*', 'whole').test('été 2024')).toBe(true);
+    expect(globMatches('ÉTÉ*', 'été 2024', 'whole')).toBe(true);
   });
 });
 
-describe('globToRegExp, content.body words', () => {
-  const example = globToRegExp('ex*ple', 'word');
+describe('globs against the words of content.body', () => {
+  const example = { test: (v: string) => globMatches('ex*ple', v, 'word') };
 
   it('matches the spec example: ex*ple against bodies', () => {
     expect(example.test('An example event.')).toBe(true);
@@ -53,13 +54,26 @@ describe('globToRegExp, content.body words', () => {
   });
 
   it('a literal word between boundaries, case-insensitively', () => {
-    const room = wordRegExp('@room');
+    const room = { test: (v: string) => globMatches('@room', v, 'word') };
     expect(room.test('hello @room!')).toBe(true);
     expect(room.test('@ROOM')).toBe(true);
     expect(room.test('@roommate')).toBe(false);
-    expect(wordRegExp('Alice').test('hi alice, lunch?')).toBe(true);
-    expect(wordRegExp('Alice').test('Malice')).toBe(false);
-    expect(wordRegExp('[bot]').test('ping [bot] now')).toBe(true);
+    expect(room.test('x@room')).toBe(false);
+    expect(room.test('@roommate @room')).toBe(true); // a later occurrence counts
+    expect(globMatches('Alice', 'hi alice, lunch?', 'word')).toBe(true);
+    expect(globMatches('Alice', 'Malice', 'word')).toBe(false);
+    expect(globMatches('[bot]', 'ping [bot] now', 'word')).toBe(true);
+    expect(globMatches('a?c', 'x abc y', 'word')).toBe(true);
+    expect(globMatches('a?c', 'xabc y', 'word')).toBe(false);
+  });
+
+  it('containsWord: lower-cased text and word, boundaries at both ends', () => {
+    expect(containsWord('bobby tables, hi', 'bobby tables')).toBe(true);
+    expect(containsWord('bobby tablesx', 'bobby tables')).toBe(false);
+    expect(containsWord('_bob', 'bob')).toBe(false);
+    expect(containsWord('bob9', 'bob')).toBe(false);
+    expect(containsWord('é bob é', 'bob')).toBe(true);
+    expect(containsWord('bob', 'bob')).toBe(true);
   });
 });
 

@@ -3,7 +3,7 @@
 // spec: client-server-api modules/push "Push Rules", "Conditions", "Predefined Rules"
 import { describe, expect, it } from 'vitest';
 import {
-  PushEvent, compileRuleSet, evaluatePushRules, predefinedRules, withUserRules,
+  PushEvent, compileRuleSet, evaluatePushRules, predefinedRules, predefinedRulesFor, withUserRules,
   type PushCondition, type PushOutcome, type PushRoomFacts, type PushRule, type PushRuleSet, type PushableEvent,
 } from '../../../src/core/push/index.js';
 
@@ -12,7 +12,8 @@ const BOB = '@bob:example.org';
 const ROOM = '!room:example.org';
 const FACTS: PushRoomFacts = { memberCount: 5, senderPowerLevel: 0, notificationPowerLevels: { room: 50 } };
 
-const defaults = compileRuleSet(predefinedRules(ME));
+/** The predefined rules as the spec writes them: placeholders stand for whoever is evaluated. */
+const defaults = compileRuleSet(predefinedRules());
 
 function message(content: Record<string, unknown>, extra: Partial<PushableEvent> = {}): PushableEvent {
   return { type: 'm.room.message', sender: BOB, room_id: ROOM, content: { msgtype: 'm.text', ...content } as PushableEvent['content'], ...extra };
@@ -26,15 +27,15 @@ function evaluate(ev: PushableEvent, opts: { facts?: Partial<PushRoomFacts>; dis
 const ruleOf = (ev: PushableEvent, opts: Parameters<typeof evaluate>[1] = {}) => evaluate(ev, opts)?.ruleId;
 
 /** A ruleset with one change to a default rule. */
-function withDefault(ruleId: string, change: Partial<PushRule>, userId = ME): PushRuleSet {
-  const set = predefinedRules(userId);
+function withDefault(ruleId: string, change: Partial<PushRule>): PushRuleSet {
+  const set = predefinedRules();
   for (const kind of Object.keys(set) as Array<keyof PushRuleSet>) set[kind] = set[kind].map((r) => (r.rule_id === ruleId ? { ...r, ...change } : r));
   return set;
 }
 
 describe('the predefined rules', () => {
   it('are those of the spec, in its order (legacy mention rules at their v1.16 places)', () => {
-    const set = predefinedRules(ME);
+    const set = predefinedRules();
     expect(set.override.map((r) => r.rule_id)).toEqual([
       '.m.rule.master', '.m.rule.suppress_notices', '.m.rule.invite_for_me', '.m.rule.member_event',
       '.m.rule.is_user_mention', '.m.rule.contains_display_name', '.m.rule.is_room_mention', '.m.rule.roomnotif',
@@ -55,7 +56,7 @@ describe('the predefined rules', () => {
   });
 
   it('without the legacy rules are exactly the v1.19 set', () => {
-    const set = predefinedRules(ME, { legacyMentionRules: false });
+    const set = predefinedRules({ legacyMentionRules: false });
     const ids = [...set.override, ...set.content, ...set.underride].map((r) => r.rule_id);
     expect(ids).not.toContain('.m.rule.contains_display_name');
     expect(ids).not.toContain('.m.rule.roomnotif');
@@ -65,8 +66,10 @@ describe('the predefined rules', () => {
     expect(ruleOf(message({ body: 'Alice Liddell, alice: @room' }), { rules: set, facts: { senderPowerLevel: 100 } })).toBe('.m.rule.message');
   });
 
-  it('fill in the user: definitions as the spec writes them', () => {
-    const set = predefinedRules(ME);
+  it('are written with the spec\'s placeholders, filled in for one user', () => {
+    expect(predefinedRules().override.find((r) => r.rule_id === '.m.rule.invite_for_me')?.conditions?.[2]).toEqual({ key: 'state_key', kind: 'event_match', pattern: "[the user's Matrix ID]" });
+    expect(predefinedRules().content[0].pattern).toBe("[the local part of the user's Matrix ID]");
+    const set = predefinedRulesFor(ME);
     expect(set.override.find((r) => r.rule_id === '.m.rule.invite_for_me')).toEqual({
       rule_id: '.m.rule.invite_for_me', default: true, enabled: true,
       conditions: [
@@ -246,7 +249,7 @@ describe('each predefined rule fires on its event and not on others', () => {
 
 describe('conditions', () => {
   const override = (conditions: PushCondition[], actions: PushRule['actions'] = ['notify', { set_tweak: 'highlight' }]): PushRuleSet =>
-    withUserRules(predefinedRules(ME), { override: [{ rule_id: 'custom', default: false, enabled: true, conditions, actions }] });
+    withUserRules(predefinedRules(), { override: [{ rule_id: 'custom', default: false, enabled: true, conditions, actions }] });
   const fires = (conditions: PushCondition[], ev: PushableEvent, facts: Partial<PushRoomFacts> = {}) => ruleOf(ev, { rules: override(conditions), facts }) === 'custom';
 
   it('event_match: the spec example on content.topic, case-insensitive, whole value', () => {
@@ -356,19 +359,19 @@ describe('user rules, priorities and actions', () => {
     });
     expect(rules.override.map((r) => r.rule_id).slice(0, 3)).toEqual(['.m.rule.master', 'mine', '.m.rule.suppress_notices']);
     expect(ruleOf(message({ body: 'x' }), { rules })).toBe('.m.rule.master');
-    const noMaster = withUserRules(predefinedRules(ME), { override: [{ rule_id: 'mine', default: false, enabled: true, conditions: [], actions: ['notify'] }] });
+    const noMaster = withUserRules(predefinedRules(), { override: [{ rule_id: 'mine', default: false, enabled: true, conditions: [], actions: ['notify'] }] });
     expect(ruleOf(message({ msgtype: 'm.notice', body: 'x' }), { rules: noMaster })).toBe('mine');
   });
 
   it('a room rule mutes a room, but the mention overrides still highlight', () => {
-    const rules = withUserRules(predefinedRules(ME), { room: [{ rule_id: ROOM, default: false, enabled: true, actions: [] }] });
+    const rules = withUserRules(predefinedRules(), { room: [{ rule_id: ROOM, default: false, enabled: true, actions: [] }] });
     expect(evaluate(message({ body: 'x' }), { rules })).toMatchObject({ kind: 'room', ruleId: ROOM, notify: false });
     expect(ruleOf(message({ body: 'x' }, { room_id: '!other:example.org' }), { rules })).toBe('.m.rule.message');
     expect(ruleOf(message({ body: 'x', 'm.mentions': { user_ids: [ME] } }), { rules })).toBe('.m.rule.is_user_mention');
   });
 
   it('sender rules match the sender; content rules come before room and sender rules', () => {
-    const rules = withUserRules(predefinedRules(ME), {
+    const rules = withUserRules(predefinedRules(), {
       content: [{ rule_id: 'cakelie', default: false, enabled: true, pattern: 'cake*lie', actions: ['notify', { set_tweak: 'sound', value: 'cakealarm.wav' }] }],
       sender: [{ rule_id: BOB, default: false, enabled: true, actions: [] }],
     });
@@ -380,7 +383,7 @@ describe('user rules, priorities and actions', () => {
   });
 
   it('the spec example: beer in rooms of at most 10 members', () => {
-    const rules = withUserRules(predefinedRules(ME), {
+    const rules = withUserRules(predefinedRules(), {
       override: [{
         rule_id: 'U2VlIHlvdSBpbiBUaGUgRHVrZQ', default: false, enabled: true,
         conditions: [{ kind: 'event_match', key: 'content.body', pattern: 'beer' }, { kind: 'room_member_count', is: '<=10' }],
@@ -394,7 +397,7 @@ describe('user rules, priorities and actions', () => {
 
   it('disabled rules never match; historical actions are ignored; highlight false is no highlight', () => {
     expect(ruleOf(message({ msgtype: 'm.notice', body: 'x' }), { rules: withDefault('.m.rule.suppress_notices', { enabled: false }) })).toBe('.m.rule.message');
-    const custom = (actions: PushRule['actions']) => evaluate(message({ body: 'x' }), { rules: withUserRules(predefinedRules(ME), { override: [{ rule_id: 'c', default: false, enabled: true, conditions: [], actions }] }) });
+    const custom = (actions: PushRule['actions']) => evaluate(message({ body: 'x' }), { rules: withUserRules(predefinedRules(), { override: [{ rule_id: 'c', default: false, enabled: true, conditions: [], actions }] }) });
     expect(custom(['dont_notify'])).toMatchObject({ ruleId: 'c', notify: false, actions: [] });
     expect(custom(['notify', 'coalesce'])).toMatchObject({ notify: true, actions: ['notify'] });
     expect(custom(['notify', { set_tweak: 'highlight', value: false }])).toMatchObject({ notify: true, highlight: false });
@@ -403,10 +406,35 @@ describe('user rules, priorities and actions', () => {
 
   it('one prepared event serves many users: results that depend on the user stay per user', () => {
     const ev = new PushEvent(message({ body: 'hi', 'm.mentions': { user_ids: ['@u1:example.org'] } }), FACTS);
-    const outcomes = ['@u0:example.org', '@u1:example.org', '@u2:example.org'].map((userId) => evaluatePushRules(compileRuleSet(predefinedRules(userId)), ev, { userId })?.ruleId);
+    const outcomes = ['@u0:example.org', '@u1:example.org', '@u2:example.org'].map((userId) => evaluatePushRules(defaults, ev, { userId })?.ruleId);
     expect(outcomes).toEqual(['.m.rule.message', '.m.rule.is_user_mention', '.m.rule.message']);
     const legacy = new PushEvent(message({ body: 'hi Bob and Carol' }), FACTS);
-    const names = ['Bob', 'Dave', 'Carol'].map((displayName, i) => evaluatePushRules(compileRuleSet(predefinedRules(`@u${i}:example.org`)), legacy, { userId: `@u${i}:example.org`, displayName })?.highlight);
+    const names = ['Bob', 'Dave', 'Carol'].map((displayName, i) => evaluatePushRules(defaults, legacy, { userId: `@u${i}:example.org`, displayName })?.highlight);
     expect(names).toEqual([true, false, true]);
+    // The same event with one user's own compiled rules (placeholders filled in) agrees.
+    const own = compileRuleSet(predefinedRulesFor('@u1:example.org'));
+    expect(evaluatePushRules(own, ev, { userId: '@u1:example.org' })?.ruleId).toBe('.m.rule.is_user_mention');
+    expect(evaluatePushRules(own, new PushEvent(message({ body: 'hi', 'm.mentions': { user_ids: ['@u0:example.org'] } }), FACTS), { userId: '@u1:example.org' })?.ruleId).toBe('.m.rule.message');
+  });
+
+  it('placeholders bind to the user only in server-default rules, and filled-in rules agree with them', () => {
+    const literal = withUserRules(predefinedRules(), {
+      override: [{ rule_id: 'literal', default: false, enabled: true, conditions: [{ kind: 'event_match', key: 'content.topic', pattern: "[the user's Matrix ID]" }], actions: ['notify'] }],
+    });
+    expect(ruleOf(message({ body: 'x', topic: ME }), { rules: literal })).toBe('.m.rule.message');
+    expect(ruleOf(message({ body: 'x', topic: "[the user's matrix id]" }), { rules: literal })).toBe('literal');
+    const filled = compileRuleSet(predefinedRulesFor(ME));
+    const events: PushableEvent[] = [
+      message({ body: 'alice: hi' }), message({ body: 'Alice Liddell?' }), message({ body: 'x', 'm.mentions': { user_ids: [ME] } }),
+      message({ body: '@room' }), { type: 'm.room.member', state_key: ME, sender: BOB, room_id: ROOM, content: { membership: 'invite' } },
+      { type: 'm.room.member', state_key: '@ALICE:example.org', sender: BOB, room_id: ROOM, content: { membership: 'invite' } },
+      message({ msgtype: 'm.notice', body: 'alice' }), { type: 'm.room.encrypted', sender: BOB, room_id: ROOM, content: {} },
+    ];
+    for (const ev of events) {
+      for (const facts of [FACTS, { ...FACTS, memberCount: 2, senderPowerLevel: 100 }]) {
+        const recipient = { userId: ME, displayName: 'Alice Liddell' };
+        expect(evaluatePushRules(filled, new PushEvent(ev, facts), recipient)).toEqual(evaluatePushRules(defaults, new PushEvent(ev, facts), recipient));
+      }
+    }
   });
 });

@@ -135,6 +135,36 @@ describe.each(ENGINES)('unread notification counts (%s)', (engine) => {
     expect(await counts(bobId, roomId)).toMatchObject({ notification_count: 1, highlight_count: 1 });
   });
 
+  it('an event most members are not notified of still notifies the one it mentions', async () => {
+    const roomId = await groupRoom();
+    const dave = new Client(server.baseUrl);
+    const daveId = (await dave.register('dave2')).user_id;
+    await join(dave, roomId);
+    // No predefined rule matches a custom event type, but the mention rule matches any type.
+    await send(alice, roomId, { body: 'ping', 'm.mentions': { user_ids: [bobId] } }, 'org.example.ping');
+    expect(await counts(bobId, roomId)).toMatchObject({ notification_count: 1, highlight_count: 1 });
+    expect(await counts(carolId, roomId)).toEqual(zero);
+    expect(await counts(daveId, roomId)).toEqual(zero);
+  });
+
+  it('counts only what came after a member joined; leaving and rejoining starts again', async () => {
+    const roomId = await groupRoom();
+    await send(alice, roomId, text('before dave'));
+    const dave = new Client(server.baseUrl);
+    const daveId = (await dave.register('dave3')).user_id;
+    await join(dave, roomId);
+    expect(await counts(daveId, roomId)).toEqual(zero);
+    await send(alice, roomId, text('welcome dave'));
+    expect(await counts(daveId, roomId)).toMatchObject({ notification_count: 1 });
+    expect((await dave.post(`/_matrix/client/v3/rooms/${enc(roomId)}/leave`, {})).status).toBe(200);
+    await send(alice, roomId, text('dave is gone'));
+    expect(await counts(daveId, roomId)).toEqual(zero);
+    await join(dave, roomId);
+    expect(await counts(daveId, roomId)).toEqual(zero);
+    await send(alice, roomId, text('dave is back'));
+    expect(await counts(daveId, roomId)).toMatchObject({ notification_count: 1 });
+  });
+
   it('members who left are not counted; display name changes are followed', async () => {
     const roomId = await groupRoom();
     const leave = await carol.post(`/_matrix/client/v3/rooms/${enc(roomId)}/leave`, {});
@@ -252,6 +282,68 @@ describe.each(ENGINES)('unread notification counts (%s)', (engine) => {
     const unread = nids.filter((nid) => nid > (read?.eventNid ?? 0)).length;
     expect(await counts(bobId, roomId)).toMatchObject({ notification_count: unread, highlight_count: 0 });
     expect(await counts(carolId, roomId)).toMatchObject({ notification_count: 40 });
+  });
+
+  it('agrees with a model of the rules over a random run of messages, thread replies, own events and receipts', async () => {
+    const roomId = await groupRoom();
+    let seed = 12345;
+    const random = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    const nidOf = async (eventId: string) => (await server.hs.storage.events.getEvent(eventId))?.nid ?? 0;
+    // The model: what bob was notified of, and where he has read up to.
+    const events: Array<{ id: string; nid: number; thread: string; highlight: boolean; own: boolean }> = [];
+    const receipts = new Map<string, number>(); // `${type} ${thread ?? ''}` → nid
+    const roots: string[] = [];
+    const expected = () => {
+      const unthreaded = Math.max(receipts.get('m.read ') ?? 0, receipts.get('m.read.private ') ?? 0);
+      const threads: Record<string, { notification_count: number; highlight_count: number }> = {};
+      let n = 0;
+      let h = 0;
+      for (const e of events) {
+        if (e.own) continue;
+        const ownLater = events.some((o) => o.own && o.thread === e.thread && o.nid > e.nid);
+        const read = Math.max(unthreaded, receipts.get(`m.read ${e.thread}`) ?? 0, receipts.get(`m.read.private ${e.thread}`) ?? 0);
+        if (e.nid <= read || ownLater) continue;
+        const t = (threads[e.thread] ??= { notification_count: 0, highlight_count: 0 });
+        t.notification_count++;
+        n++;
+        if (e.highlight) {
+          t.highlight_count++;
+          h++;
+        }
+      }
+      return { notification_count: n, highlight_count: h, threads };
+    };
+    for (let step = 0; step < 80; step++) {
+      const op = random(10);
+      if (op < 5) {
+        const mention = random(4) === 0;
+        const inThread = roots.length > 0 && random(2) === 0;
+        const root = inThread ? roots[random(roots.length)] : undefined;
+        const own = random(5) === 0;
+        const content = text(`step ${step}`, {
+          ...(mention ? { 'm.mentions': { user_ids: [bobId] } } : {}),
+          ...(root ? { 'm.relates_to': { rel_type: 'm.thread', event_id: root } } : {}),
+        });
+        const id = await send(own ? bob : alice, roomId, content);
+        events.push({ id, nid: await nidOf(id), thread: root ?? 'main', highlight: mention, own });
+        if (!root && !own && random(3) === 0) roots.push(id);
+      } else if (op < 9 && events.length > 0) {
+        const target = events[random(events.length)];
+        const type = random(2) === 0 ? 'm.read' : 'm.read.private';
+        const threaded = random(2) === 0;
+        await receipt(bob, roomId, target.id, type, threaded ? { thread_id: target.thread } : {});
+        const key = `${type} ${threaded ? target.thread : ''}`;
+        receipts.set(key, Math.max(receipts.get(key) ?? 0, target.nid));
+      }
+      if (random(3) === 0) expect(await counts(bobId, roomId), `step ${step}`).toEqual(expected());
+    }
+    expect(await counts(bobId, roomId)).toEqual(expected());
+    // Counted from nothing (no cache), the answer is the same.
+    await server.hs.storage.database.db.deleteFrom('event_push_summary').where('room_id', '=', roomId).execute();
+    expect(await counts(bobId, roomId)).toEqual(expected());
   });
 
   it('answers for many rooms at once', async () => {
