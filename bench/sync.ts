@@ -1,0 +1,212 @@
+// /sync benchmarks (issue "Sync"): an initial sync for a user in 50 rooms of 100 messages; an
+// initial sync with lazy-loaded members for a user in 300 rooms of 300 members; the wake-up
+// latency from a send's response to the waiting /sync's answer with 1,000 idle long-polls open;
+// and the server's memory per 1,000 idle long-polls.
+// The server runs in its own process (`node dist/cli.js start`, needs `npm run build`).
+//
+//   node --import tsx bench/sync.ts [sqlite|postgres] [--only initial|lazy|wake] [--members 300] [--rooms 300] [--idle 1000]
+import { parseArgs } from 'node:util';
+import { readFileSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+import { Agent, request } from 'undici';
+import { createDataDir, enginesFromArgv, fmt, machine, median, percentile, registerUser, requireBuild, startServer, type Engine, type RunningServer } from './lib/server.js';
+
+const agent = new Agent({ connections: 4096, pipelining: 1, headersTimeout: 0, bodyTimeout: 0 });
+const enc = encodeURIComponent;
+type Json = Record<string, unknown>;
+type User = { user_id: string; access_token: string };
+
+async function call<T = Json>(method: 'GET' | 'POST' | 'PUT', url: string, token: string, body?: unknown): Promise<T> {
+  const res = await request(url, {
+    method, dispatcher: agent,
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const json = (await res.body.json()) as T;
+  if (res.statusCode !== 200) throw new Error(`${method} ${url}: ${res.statusCode} ${JSON.stringify(json).slice(0, 300)}`);
+  return json;
+}
+
+/** Runs `fn` for 0..n-1 with at most `concurrency` at once. */
+async function forEach(n: number, concurrency: number, fn: (i: number) => Promise<unknown>): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(concurrency, n) }, async () => {
+    for (let i = next++; i < n; i = next++) await fn(i);
+  }));
+}
+
+async function registerMany(baseUrl: string, prefix: string, n: number): Promise<User[]> {
+  const out: User[] = new Array(n);
+  await forEach(n, 16, async (i) => { out[i] = await registerUser(baseUrl, `${prefix}${i}`); });
+  return out;
+}
+
+let txn = 0;
+const send = (base: string, u: User, roomId: string, body: string) =>
+  call<{ event_id: string }>('PUT', `${base}/_matrix/client/v3/rooms/${enc(roomId)}/send/m.room.message/b${++txn}`, u.access_token, { msgtype: 'm.text', body });
+const createRoom = async (base: string, u: User, body: Json = { preset: 'public_chat' }) => (await call<{ room_id: string }>('POST', `${base}/_matrix/client/v3/createRoom`, u.access_token, body)).room_id;
+const joinRoom = (base: string, u: User, roomId: string) => call('POST', `${base}/_matrix/client/v3/join/${enc(roomId)}`, u.access_token, {});
+const syncUrl = (base: string, q: Record<string, string | number>) => `${base}/_matrix/client/v3/sync?${new URLSearchParams(Object.entries(q).map(([k, v]) => [k, String(v)]))}`;
+
+/** Times `n` runs of `fn` (after `warm` untimed ones); milliseconds. */
+async function timed(n: number, fn: () => Promise<unknown>, warm = 2): Promise<number[]> {
+  for (let i = 0; i < warm; i++) await fn();
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    await fn();
+    out.push(performance.now() - t0);
+  }
+  return out;
+}
+
+const summary = (xs: number[]) => `p50 ${fmt(median(xs))} ms, p95 ${fmt(percentile(xs, 95))} ms, p99 ${fmt(percentile(xs, 99))} ms (n=${xs.length})`;
+
+function rssKb(pid: number | undefined): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) : NaN;
+}
+
+async function withServer<T>(engine: Engine, fn: (s: RunningServer) => Promise<T>): Promise<T> {
+  const data = await createDataDir(engine, { presence: { enabled: true, idle_timeout_ms: 300_000, offline_after_sync_ms: 600_000 } });
+  const server = await startServer(data);
+  try {
+    return await fn(server);
+  } finally {
+    await server.stop();
+    await data.destroy();
+  }
+}
+
+// ---- 1. initial sync, 50 rooms × 100 messages ----
+
+async function benchInitial(engine: Engine, rooms = 50, messages = 100): Promise<void> {
+  await withServer(engine, async (server) => {
+    const base = server.baseUrl;
+    const [user, other] = await registerMany(base, 'init', 2);
+    const ids: string[] = [];
+    for (let r = 0; r < rooms; r++) {
+      const roomId = await createRoom(base, user, { preset: 'public_chat', name: `Room ${r}` });
+      await joinRoom(base, other, roomId);
+      ids.push(roomId);
+    }
+    await forEach(rooms, 10, async (r) => {
+      for (let m = 0; m < messages; m++) await send(base, m % 2 ? user : other, ids[r], `message ${m}`);
+    });
+    const plain = await timed(30, () => call('GET', syncUrl(base, { set_presence: 'offline' }), user.access_token));
+    // What Element asks for: lazy-loaded members and a 20-event timeline.
+    const element = JSON.stringify({ room: { state: { lazy_load_members: true }, timeline: { limit: 20 } } });
+    const lazy = await timed(30, () => call('GET', syncUrl(base, { set_presence: 'offline', filter: element }), user.access_token));
+    const body = await call<{ next_batch: string }>('GET', syncUrl(base, { set_presence: 'offline' }), user.access_token);
+    const incremental = await timed(100, () => call('GET', syncUrl(base, { set_presence: 'offline', since: body.next_batch }), user.access_token));
+    process.stdout.write(`[${engine}] initial sync, ${rooms} rooms × ${messages} messages (default filter, 10 events per room): ${summary(plain)}\n`);
+    process.stdout.write(`[${engine}]   with lazy-loaded members and 20 events per room: ${summary(lazy)}\n`);
+    process.stdout.write(`[${engine}]   incremental sync with nothing new (no wait): ${summary(incremental)}\n`);
+  });
+}
+
+// ---- 2. initial sync with lazy loading, 300 rooms × 300 members ----
+
+async function benchLazy(engine: Engine, rooms = 300, members = 300): Promise<void> {
+  await withServer(engine, async (server) => {
+    const base = server.baseUrl;
+    const t0 = performance.now();
+    const users = await registerMany(base, 'lazy', members);
+    const user = users[0];
+    const ids: string[] = [];
+    await forEach(rooms, 16, async (r) => {
+      // Creators rotate, so that no user's own membership dominates the state chains.
+      ids[r] = await createRoom(base, users[r % members], { preset: 'public_chat', name: `Big ${r}` });
+    });
+    // Every user joins every room, rooms in parallel, each room's joins in turn.
+    await forEach(rooms, 32, async (r) => {
+      for (let m = 0; m < members; m++) if (m !== r % members) await joinRoom(base, users[m], ids[r]);
+    });
+    // A few messages from different members, so that lazy loading has senders to load.
+    await forEach(rooms, 32, async (r) => {
+      for (let m = 0; m < 15; m++) await send(base, users[(r * 7 + m * 13) % members], ids[r], `chat ${m}`);
+    });
+    process.stdout.write(`[${engine}] setup: ${members} users, ${rooms} rooms × ${members} members in ${fmt((performance.now() - t0) / 1000)} s\n`);
+    const filter = JSON.stringify({ room: { state: { lazy_load_members: true }, timeline: { limit: 10 } } });
+    const first = await timed(1, () => call('GET', syncUrl(base, { set_presence: 'offline', filter }), user.access_token), 0);
+    const lazy = await timed(10, () => call('GET', syncUrl(base, { set_presence: 'offline', filter }), user.access_token), 1);
+    const res = await request(syncUrl(base, { set_presence: 'offline', filter }), { dispatcher: agent, headers: { authorization: `Bearer ${user.access_token}` } });
+    const bytes = (await res.body.arrayBuffer()).byteLength;
+    const full = await timed(3, () => call('GET', syncUrl(base, { set_presence: 'offline' }), user.access_token), 0);
+    process.stdout.write(`[${engine}] initial sync with lazy-loaded members, ${rooms} rooms × ${members} members: first ${fmt(first[0])} ms, then ${summary(lazy)}; ${fmt(bytes / 1024)} KiB\n`);
+    process.stdout.write(`[${engine}]   the same without lazy loading (every member event): ${summary(full)}\n`);
+  });
+}
+
+// ---- 3. wake-up latency with idle long-polls, and their memory ----
+
+async function benchWake(engine: Engine, idle = 1000, samples = 300): Promise<void> {
+  await withServer(engine, async (server) => {
+    const base = server.baseUrl;
+    const pid = server.child.pid;
+    const idlers = await registerMany(base, 'idle', idle);
+    const [sender, receiver] = await registerMany(base, 'pair', 2);
+    // Idle users sit in rooms of their own (ten to a room) where nothing happens.
+    for (let r = 0; r * 10 < idle; r++) {
+      const roomId = await createRoom(base, idlers[r * 10]);
+      await forEach(Math.min(10, idle - r * 10) - 1, 9, (i) => joinRoom(base, idlers[r * 10 + i + 1], roomId));
+    }
+    const roomId = await createRoom(base, sender);
+    await joinRoom(base, receiver, roomId);
+
+    // Open the idle long-polls (each re-opened if its timeout ever ends it).
+    let stopping = false;
+    const rssBefore = rssKb(pid);
+    const tokens = await Promise.all(idlers.map(async (u) => (await call<{ next_batch: string }>('GET', syncUrl(base, { set_presence: 'offline' }), u.access_token)).next_batch));
+    const rssAfterInitial = rssKb(pid);
+    const loops = idlers.map(async (u, i) => {
+      let since = tokens[i];
+      while (!stopping) since = (await call<{ next_batch: string }>('GET', syncUrl(base, { set_presence: 'offline', since, timeout: 120_000 }), u.access_token)).next_batch;
+    });
+    await new Promise((r) => setTimeout(r, 2000));
+    const rssIdle = rssKb(pid);
+
+    let since = (await call<{ next_batch: string }>('GET', syncUrl(base, { set_presence: 'offline' }), receiver.access_token)).next_batch;
+    const fromResponse: number[] = [];
+    const fromRequest: number[] = [];
+    for (let i = 0; i < samples; i++) {
+      let answered = 0;
+      const waiting = call<{ next_batch: string; rooms: { join: Record<string, unknown> } }>('GET', syncUrl(base, { set_presence: 'offline', since, timeout: 30_000 }), receiver.access_token)
+        .then((b) => { answered = performance.now(); return b; });
+      // Give the request time to reach the server and start waiting.
+      await new Promise((r) => setTimeout(r, 5));
+      const t0 = performance.now();
+      await send(base, sender, roomId, `ping ${i}`);
+      const t1 = performance.now();
+      const b = await waiting;
+      if (!b.rooms.join[roomId]) throw new Error('the long-poll answered without the message');
+      since = b.next_batch;
+      fromResponse.push(Math.max(0, answered - t1));
+      fromRequest.push(answered - t0);
+    }
+    process.stdout.write(`[${engine}] wake-up with ${idle} idle long-polls open: from the send's response ${summary(fromResponse)}\n`);
+    process.stdout.write(`[${engine}]   from the send's request (send + wake-up): ${summary(fromRequest)}\n`);
+    process.stdout.write(`[${engine}] memory: RSS ${fmt(rssBefore / 1024)} MiB before, ${fmt(rssAfterInitial / 1024)} MiB after ${idle} initial syncs, ${fmt(rssIdle / 1024)} MiB with ${idle} long-polls open: ${fmt((rssIdle - rssAfterInitial) / 1024)} MiB for ${idle} idle long-polls\n`);
+    stopping = true;
+    void loops;
+  });
+}
+
+async function main(): Promise<void> {
+  requireBuild();
+  const { values } = parseArgs({ args: process.argv.slice(2), allowPositionals: true, options: {
+    only: { type: 'string' }, rooms: { type: 'string' }, members: { type: 'string' }, idle: { type: 'string' },
+  } });
+  const engines = await enginesFromArgv();
+  process.stdout.write(`Weft /sync benchmarks — ${machine()}\n`);
+  for (const engine of engines) {
+    if (!values.only || values.only === 'initial') await benchInitial(engine);
+    if (!values.only || values.only === 'lazy') await benchLazy(engine, Number(values.rooms ?? 300), Number(values.members ?? 300));
+    if (!values.only || values.only === 'wake') await benchWake(engine, Number(values.idle ?? 1000));
+  }
+  await agent.destroy();
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main().catch((err) => { process.stderr.write(`${(err as Error).stack ?? err}\n`); process.exit(1); });
+}
