@@ -123,8 +123,8 @@ describe.each(ENGINES)('presence stream (%s)', (engine) => {
 
 describe('presence configuration', () => {
   it('defaults to enabled with a five-minute idle timeout', () => {
-    expect(validateConfig({}).presence).toEqual({ enabled: true, idle_timeout_ms: 300_000 });
-    expect(validateConfig({ presence: { enabled: false } }).presence).toEqual({ enabled: false, idle_timeout_ms: 300_000 });
+    expect(validateConfig({}).presence).toEqual({ enabled: true, idle_timeout_ms: 300_000, offline_after_sync_ms: 30_000 });
+    expect(validateConfig({ presence: { enabled: false } }).presence).toEqual({ enabled: false, idle_timeout_ms: 300_000, offline_after_sync_ms: 30_000 });
   });
 
   it.each([
