@@ -2,6 +2,8 @@
 // body limits, access-token auth, rate limits, request logs without secrets.
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyError } from 'fastify';
 import FindMyWay from 'find-my-way';
+import { Ajv, type ValidateFunction } from 'ajv';
+import type { FastifyValidationResult } from 'fastify/types/schema.js';
 import type { Logger } from 'pino';
 import type { Resource } from '../config.js';
 import { MatrixError, unrecognized } from '../errors.js';
@@ -73,6 +75,10 @@ export function buildApp(hs: Homeserver, resources: readonly Resource[], logger:
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 1000 },
   }) as unknown as FastifyInstance;
+
+  // Request schemas are compiled on first use, not at start-up: compiling all of them up front
+  // took a third of the time from `weft start` to listening.
+  app.setValidatorCompiler(({ schema }) => lazyValidator(schema));
 
   // Our own index of paths, to tell "wrong method" (405) from "no such endpoint" (404).
   const paths = FindMyWay();
@@ -155,6 +161,19 @@ export function buildApp(hs: Homeserver, resources: readonly Resource[], logger:
   for (const [resource, register] of modules) if (resources.includes(resource)) register(app, hs);
   observabilityRoutes(app, hs, resources);
   return app;
+}
+
+const ajv = new Ajv({ coerceTypes: false, removeAdditional: false, allErrors: false, useDefaults: true, strict: false });
+
+function lazyValidator(schema: object): FastifyValidationResult {
+  let compiled: ValidateFunction | undefined;
+  const validate: FastifyValidationResult = (data: unknown) => {
+    compiled ??= ajv.compile(schema);
+    const ok = compiled(data) as boolean;
+    validate.errors = compiled.errors as FastifyValidationResult['errors'];
+    return ok;
+  };
+  return validate;
 }
 
 function sendError(err: FastifyError | MatrixError | Error, req: FastifyRequest, reply: FastifyReply): FastifyReply {
