@@ -12,7 +12,7 @@ import { streamToken } from '../rooms/timeline.js';
 import type { Visibility } from '../rooms/visibility.js';
 import type { MemberLedger } from './lazy-members.js';
 import type { RoomPlan } from './memberships.js';
-import { roomSummaries, type SyncRoomSummary } from './summary.js';
+import { RoomSummaryReader, type SyncRoomSummary } from './summary.js';
 import { newestEvents, type TimelineSlice } from './timeline.js';
 
 export interface RoomBuildOptions {
@@ -42,7 +42,11 @@ const MEMBER = 'm.room.member';
 const PARALLEL = 8;
 
 export class RoomBuilder {
-  constructor(private readonly storage: Storage, private readonly visibility: Visibility) {}
+  private readonly summaryReader: RoomSummaryReader;
+
+  constructor(private readonly storage: Storage, private readonly visibility: Visibility) {
+    this.summaryReader = new RoomSummaryReader(storage);
+  }
 
   async build(plans: RoomPlan[], o: RoomBuildOptions): Promise<BuiltRoom[]> {
     if (plans.length === 0) return [];
@@ -62,7 +66,7 @@ export class RoomBuilder {
     // Summaries: for rooms new to the client, or whose members changed.
     const summaryRooms = o.summaries ? plans.filter((p, i) => p.previous === null
       || slices[i].events.some((e) => e.event.type === MEMBER) || deltas[i].some(([k]) => isMember(k))) : [];
-    const summaries = await roomSummaries(this.storage, o.userId, summaryRooms.map((p) => ({ roomId: p.roomId, state: ends.get(p.roomId) ?? EMPTY })));
+    const summaries = await this.summaryReader.summaries(o.userId, summaryRooms.map((p) => ({ roomId: p.roomId, state: ends.get(p.roomId) ?? EMPTY })));
 
     const lazy = o.stateFilter?.lazy_load_members === true;
     const keys = plans.map((p, i) => {
