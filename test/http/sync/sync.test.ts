@@ -270,6 +270,28 @@ describe.each(ENGINES)('/sync (%s)', (engine) => {
     expect(Object.keys(s.rooms.join)).toEqual([a]);
   });
 
+  it('takes a sync token as /members `at`: the members as they were then', async () => {
+    const room = await createRoom(alice, { preset: 'public_chat' });
+    const before = (await sync(alice)).next_batch;
+    await join(bob, room);
+    const members = async (at?: string) => (await alice.get<{ chunk: ClientEvent[] }>(`/_matrix/client/v3/rooms/${enc(room)}/members${at ? `?at=${enc(at)}` : ''}`)).body.chunk
+      .filter((e) => e.content.membership === 'join').map((e) => e.state_key).sort();
+    expect(await members(before)).toEqual([aliceId]);
+    expect(await members()).toEqual([aliceId, bobId].sort());
+  });
+
+  it('serves guests', async () => {
+    const guest = new Client(server.baseUrl);
+    const reg = await guest.post<{ access_token: string; user_id: string }>('/_matrix/client/v3/register?kind=guest', {}, { token: null });
+    expect(reg.status).toBe(200);
+    guest.token = reg.body.access_token;
+    const s = await sync(guest);
+    expect(s.rooms.join).toEqual({});
+    const f = await guest.post<{ filter_id: string }>(`/_matrix/client/v3/user/${enc(reg.body.user_id)}/filter`, { room: { timeline: { limit: 5 } } });
+    expect(f.status).toBe(200);
+    expect((await sync(guest, { filter: f.body.filter_id, since: s.next_batch })).rooms.join).toEqual({});
+  });
+
   it('hides events of ignored users, but not their state events', async () => {
     const room = await createRoom(alice);
     await join(bob, room);
