@@ -8,8 +8,8 @@
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
-import { Agent, request } from 'undici';
-import { createDataDir, enginesFromArgv, fmt, machine, median, percentile, registerUser, requireBuild, startServer, type Engine, type RunningServer } from './lib/server.js';
+import { Agent, request, WebSocket } from 'undici';
+import { createDataDir, enginesFromArgv, fmt, freePort, machine, median, percentile, registerUser, requireBuild, startServer, type Engine, type RunningServer } from './lib/server.js';
 
 const agent = new Agent({ connections: 4096, pipelining: 1, headersTimeout: 0, bodyTimeout: 0 });
 const enc = encodeURIComponent;
@@ -67,11 +67,32 @@ function rssKb(pid: number | undefined): number {
   return m ? Number(m[1]) : NaN;
 }
 
-async function withServer<T>(engine: Engine, fn: (s: RunningServer) => Promise<T>): Promise<T> {
+/**
+ * The server's live heap: through its inspector, a full garbage collection and then
+ * process.memoryUsage(), so that garbage left by earlier work does not count.
+ */
+async function liveHeapBytes(inspectPort: number): Promise<number> {
+  const list = (await (await request(`http://127.0.0.1:${inspectPort}/json/list`)).body.json()) as Array<{ webSocketDebuggerUrl: string }>;
+  const ws = new WebSocket(list[0].webSocketDebuggerUrl);
+  await new Promise((resolve, reject) => { ws.onopen = resolve; ws.onerror = reject; });
+  let id = 0;
+  const callCdp = (method: string, params: Json = {}) => new Promise<Json>((resolve) => {
+    const mine = ++id;
+    ws.onmessage = (m) => { const r = JSON.parse(String(m.data)) as { id?: number; result?: Json }; if (r.id === mine) resolve(r.result ?? {}); };
+    ws.send(JSON.stringify({ id: mine, method, params }));
+  });
+  await callCdp('HeapProfiler.collectGarbage');
+  const r = await callCdp('Runtime.evaluate', { expression: 'process.memoryUsage().heapUsed', returnByValue: true });
+  ws.close();
+  return Number((r.result as { value: number }).value);
+}
+
+async function withServer<T>(engine: Engine, fn: (s: RunningServer, inspectPort: number) => Promise<T>): Promise<T> {
   const data = await createDataDir(engine, { presence: { enabled: true, idle_timeout_ms: 300_000, offline_after_sync_ms: 600_000 } });
-  const server = await startServer(data);
+  const inspectPort = await freePort();
+  const server = await startServer(data, [`--inspect=127.0.0.1:${inspectPort}`]);
   try {
-    return await fn(server);
+    return await fn(server, inspectPort);
   } finally {
     await server.stop();
     await data.destroy();
@@ -141,7 +162,7 @@ async function benchLazy(engine: Engine, rooms = 300, members = 300): Promise<vo
 // ---- 3. wake-up latency with idle long-polls, and their memory ----
 
 async function benchWake(engine: Engine, idle = 1000, samples = 300): Promise<void> {
-  await withServer(engine, async (server) => {
+  await withServer(engine, async (server, inspectPort) => {
     const base = server.baseUrl;
     const pid = server.child.pid;
     const idlers = await registerMany(base, 'idle', idle);
@@ -156,14 +177,23 @@ async function benchWake(engine: Engine, idle = 1000, samples = 300): Promise<vo
 
     // Open the idle long-polls (each re-opened if its timeout ever ends it).
     let stopping = false;
-    const rssBefore = rssKb(pid);
     const tokens = await Promise.all(idlers.map(async (u) => (await call<{ next_batch: string }>('GET', syncUrl(base, { set_presence: 'offline' }), u.access_token)).next_batch));
-    const rssAfterInitial = rssKb(pid);
+    await new Promise((r) => setTimeout(r, 500));
+    const heapBefore = await liveHeapBytes(inspectPort);
+    const rssBefore = rssKb(pid);
     const loops = idlers.map(async (u, i) => {
       let since = tokens[i];
       while (!stopping) since = (await call<{ next_batch: string }>('GET', syncUrl(base, { set_presence: 'offline', since, timeout: 120_000 }), u.access_token)).next_batch;
     });
-    await new Promise((r) => setTimeout(r, 2000));
+    // Until every long-poll has looked once and is waiting: the live heap stops moving.
+    let heapIdle = await liveHeapBytes(inspectPort);
+    for (let i = 0; i < 30; i++) {
+      await new Promise((r) => setTimeout(r, 1000));
+      const again = await liveHeapBytes(inspectPort);
+      const settled = Math.abs(again - heapIdle) < 2 ** 19;
+      heapIdle = again;
+      if (settled) break;
+    }
     const rssIdle = rssKb(pid);
 
     let since = (await call<{ next_batch: string }>('GET', syncUrl(base, { set_presence: 'offline' }), receiver.access_token)).next_batch;
@@ -186,7 +216,7 @@ async function benchWake(engine: Engine, idle = 1000, samples = 300): Promise<vo
     }
     process.stdout.write(`[${engine}] wake-up with ${idle} idle long-polls open: from the send's response ${summary(fromResponse)}\n`);
     process.stdout.write(`[${engine}]   from the send's request (send + wake-up): ${summary(fromRequest)}\n`);
-    process.stdout.write(`[${engine}] memory: RSS ${fmt(rssBefore / 1024)} MiB before, ${fmt(rssAfterInitial / 1024)} MiB after ${idle} initial syncs, ${fmt(rssIdle / 1024)} MiB with ${idle} long-polls open: ${fmt((rssIdle - rssAfterInitial) / 1024)} MiB for ${idle} idle long-polls\n`);
+    process.stdout.write(`[${engine}] memory for ${idle} idle long-polls: live heap +${fmt((heapIdle - heapBefore) / 2 ** 20)} MiB (${fmt(heapBefore / 2 ** 20)} → ${fmt(heapIdle / 2 ** 20)} MiB after a full GC), RSS +${fmt((rssIdle - rssBefore) / 1024)} MiB (sockets and buffers included)\n`);
     stopping = true;
     void loops;
   });

@@ -50,14 +50,15 @@ export class RoomBuilder {
 
   async build(plans: RoomPlan[], o: RoomBuildOptions): Promise<BuiltRoom[]> {
     if (plans.length === 0) return [];
-    const slices = await mapLimit(plans, PARALLEL, (p) => matchesRoom(o.timelineFilter, p.roomId)
-      ? newestEvents(this.storage, this.visibility, o.userId, o.ignored, { roomId: p.roomId, after: p.after, upTo: p.upTo, limit: o.limit, filter: o.timelineFilter })
-      : Promise.resolve({ events: [], limited: false }));
-
-    // The state at the end of each window, at its start (before the first timeline event), and
-    // the state the client already has (at `previous`).
-    const ends = await this.statesAt(plans.map((p) => [p.roomId, p.upTo]));
-    const previous = await this.statesAt(plans.filter((p) => p.previous !== null).map((p) => [p.roomId, p.previous as number]));
+    // The timelines; the state at the end of each window and the state the client already has
+    // (at `previous`); then the state at each timeline's start (before its first event).
+    const [slices, ends, previous] = await Promise.all([
+      mapLimit(plans, PARALLEL, (p) => matchesRoom(o.timelineFilter, p.roomId)
+        ? newestEvents(this.storage, this.visibility, o.userId, o.ignored, { roomId: p.roomId, after: p.after, upTo: p.upTo, limit: o.limit, filter: o.timelineFilter })
+        : Promise.resolve({ events: [], limited: false })),
+      this.statesAt(plans.map((p) => [p.roomId, p.upTo])),
+      this.statesAt(plans.filter((p) => p.previous !== null).map((p) => [p.roomId, p.previous as number])),
+    ]);
     const starts = await Promise.all(plans.map((p, i) => slices[i].events.length ? this.stateBefore(slices[i].events[0]) : ends.get(p.roomId) ?? EMPTY));
 
     const deltas = plans.map((p, i) => p.stateless ? [] : delta(
