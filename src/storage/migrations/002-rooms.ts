@@ -1,11 +1,12 @@
 // Rooms, events and their DAG, state snapshots as deltas over interned keys, current state,
 // memberships, forward extremities and client transaction IDs.
 import { sql, type Kysely } from 'kysely';
+import { autoIdColumn, isPostgres } from './dialect.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export async function up(db: Kysely<any>): Promise<void> {
-  const postgres = db.getExecutor().adapter.constructor.name.startsWith('Postgres');
-  const autoId = (name: string) => (postgres ? sql.raw(`${name} BIGSERIAL PRIMARY KEY`) : sql.raw(`${name} INTEGER PRIMARY KEY AUTOINCREMENT`));
+  const postgres = isPostgres(db);
+  const autoId = (name: string) => autoIdColumn(db, name);
 
   await db.schema.createTable('rooms')
     .addColumn('room_id', 'text', (c) => c.primaryKey())

@@ -1,11 +1,11 @@
 // Per-user data: account data (global and per room, tags included) as a stream, custom
 // profile fields, and OpenID tokens.
 import { sql, type Kysely } from 'kysely';
+import { autoIdColumn } from './dialect.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export async function up(db: Kysely<any>): Promise<void> {
-  const postgres = db.getExecutor().adapter.constructor.name.startsWith('Postgres');
-  const autoId = (name: string) => (postgres ? sql.raw(`${name} BIGSERIAL PRIMARY KEY`) : sql.raw(`${name} INTEGER PRIMARY KEY AUTOINCREMENT`));
+  const autoId = (name: string) => autoIdColumn(db, name);
 
   // The latest content of each (user, room, type); `room_id` is '' for global account data.
   // Every change replaces the row, so `stream_id` is the position of the latest change and

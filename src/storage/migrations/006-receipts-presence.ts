@@ -1,11 +1,11 @@
 // Receipts and presence: per-user ephemeral data that /sync reads as streams.
 // spec: client-server-api modules/receipts, modules/presence
 import { sql, type Kysely } from 'kysely';
+import { autoIdColumn } from './dialect.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export async function up(db: Kysely<any>): Promise<void> {
-  const postgres = db.getExecutor().adapter.constructor.name.startsWith('Postgres');
-  const autoId = (name: string) => (postgres ? sql.raw(`${name} BIGSERIAL PRIMARY KEY`) : sql.raw(`${name} INTEGER PRIMARY KEY AUTOINCREMENT`));
+  const autoId = (name: string) => autoIdColumn(db, name);
 
   // The latest receipt of each (room, receipt type, user, thread). `stream_id` is the row's
   // position in the receipts stream: a new receipt replaces the row, so the row gets a new

@@ -2,11 +2,11 @@
 // events so that a sync can tell how their memberships changed between two positions.
 // spec: client-server-api "Filtering", "Syncing"
 import { sql, type Kysely } from 'kysely';
+import { autoIdColumn } from './dialect.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export async function up(db: Kysely<any>): Promise<void> {
-  const postgres = db.getExecutor().adapter.constructor.name.startsWith('Postgres');
-  const autoId = (name: string) => (postgres ? sql.raw(`${name} BIGSERIAL PRIMARY KEY`) : sql.raw(`${name} INTEGER PRIMARY KEY AUTOINCREMENT`));
+  const autoId = (name: string) => autoIdColumn(db, name);
 
   // Filters as uploaded (POST /user/{userId}/filter). `filter_hash` is the SHA-256 of the JSON,
   // so that a client uploading the same filter at every start gets the same ID back.

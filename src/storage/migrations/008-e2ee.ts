@@ -2,11 +2,11 @@
 // signatures on them, the device-list and to-device streams, and server-side key backups.
 // spec: client-server-api modules/end_to_end_encryption, modules/send_to_device
 import { sql, type Kysely } from 'kysely';
+import { autoIdColumn } from './dialect.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export async function up(db: Kysely<any>): Promise<void> {
-  const postgres = db.getExecutor().adapter.constructor.name.startsWith('Postgres');
-  const autoId = (name: string) => (postgres ? sql.raw(`${name} BIGSERIAL PRIMARY KEY`) : sql.raw(`${name} INTEGER PRIMARY KEY AUTOINCREMENT`));
+  const autoId = (name: string) => autoIdColumn(db, name);
 
   // A device's identity keys as uploaded, with the device's own signature only: signatures by
   // the owner's self-signing key live in e2e_key_signatures.

@@ -1,10 +1,11 @@
 // Push actions and unread notification counts.
 // spec: client-server-api modules/push "Receiving notifications", "Marking notifications as read"
 import { sql, type Kysely } from 'kysely';
+import { isPostgres } from './dialect.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export async function up(db: Kysely<any>): Promise<void> {
-  const postgres = db.getExecutor().adapter.constructor.name.startsWith('Postgres');
+  const postgres = isPostgres(db);
   // These tables are only read by their primary key: SQLite need not keep a rowid as well.
   const withoutRowid = postgres ? sql`` : sql` WITHOUT ROWID`;
 
