@@ -73,6 +73,25 @@ export class SyncStore {
     return out;
   }
 
+  /**
+   * The nids of a room's newest accepted events in (after, upTo], newest first. Ordered by
+   * (room_id, nid), which the room is fixed in anyway: PostgreSQL can then only walk the
+   * (room_id, nid) index, where ordering by nid alone may tempt it to walk the whole events
+   * table backwards along its primary key looking for the room's rows.
+   */
+  async newestEventNids(q: { roomId: string; after: number | null; upTo: number; limit: number; types?: string[]; notTypes?: string[]; senders?: string[]; notSenders?: string[] }): Promise<number[]> {
+    let sel = this.db.selectFrom('events').select('nid')
+      .where('room_id', '=', q.roomId).where('nid', '<=', q.upTo)
+      .where('outlier', '=', 0).where('rejected_reason', 'is', null).where('soft_failed', '=', 0);
+    if (q.after !== null) sel = sel.where('nid', '>', q.after);
+    if (q.types?.length) sel = sel.where('type', 'in', q.types);
+    if (q.notTypes?.length) sel = sel.where('type', 'not in', q.notTypes);
+    if (q.senders?.length) sel = sel.where('sender', 'in', q.senders);
+    if (q.notSenders?.length) sel = sel.where('sender', 'not in', q.notSenders);
+    const rows = await sel.orderBy('room_id', 'desc').orderBy('nid', 'desc').limit(q.limit).execute();
+    return rows.map((r) => Number(r.nid));
+  }
+
   /** For each room, the nid of its last accepted event at or before `position` (rooms with none are absent). */
   async lastEventNids(roomIds: readonly string[], position: number): Promise<Map<string, number>> {
     const out = new Map<string, number>();
@@ -81,7 +100,8 @@ export class SyncStore {
         .select((eb) => ['r.room_id', eb.selectFrom('events as e').select('e.nid')
           .whereRef('e.room_id', '=', 'r.room_id').where('e.nid', '<=', position)
           .where('e.outlier', '=', 0).where('e.rejected_reason', 'is', null).where('e.soft_failed', '=', 0)
-          .orderBy('e.nid', 'desc').limit(1).as('nid')])
+          // (room_id, nid): see newestEventNids.
+          .orderBy('e.room_id', 'desc').orderBy('e.nid', 'desc').limit(1).as('nid')])
         .where('r.room_id', 'in', chunk).execute();
       for (const r of rows) if (r.nid !== null && r.nid !== undefined) out.set(r.room_id, Number(r.nid));
     }

@@ -42,7 +42,7 @@ export async function newestEvents(storage: Storage, visibility: Visibility, use
   for (;;) {
     if (scanned >= SCAN_BUDGET) return { events: found.slice(0, q.limit).reverse(), limited: true };
     const ask = scanned === 0 ? wanted : Math.max(wanted - found.length, LATER_BATCH);
-    const nids = await storage.rooms.timeline({ roomId: q.roomId, from: cursor, dir: 'b', limit: ask, to: q.after ?? undefined, ...pushed });
+    const nids = await storage.sync.newestEventNids({ roomId: q.roomId, after: q.after, upTo: cursor - 1, limit: ask, ...pushed });
     scanned += nids.length;
     if (nids.length === 0) break;
     cursor = nids[nids.length - 1];
