@@ -60,19 +60,6 @@ export class SyncStore {
     return out;
   }
 
-  /** Which of `roomIds` have accepted events at positions in (after, upTo]. */
-  async roomsWithEvents(roomIds: readonly string[], after: number, upTo: number): Promise<Set<string>> {
-    const out = new Set<string>();
-    if (after >= upTo) return out;
-    for (const chunk of chunks(roomIds)) {
-      const rows = await this.db.selectFrom('events').select('room_id').distinct()
-        .where('nid', '>', after).where('nid', '<=', upTo).where('room_id', 'in', chunk)
-        .where('outlier', '=', 0).where('rejected_reason', 'is', null).where('soft_failed', '=', 0).execute();
-      for (const r of rows) out.add(r.room_id);
-    }
-    return out;
-  }
-
   /**
    * The nids of a room's newest accepted events in (after, upTo], newest first. Ordered by
    * (room_id, nid), which the room is fixed in anyway: PostgreSQL can then only walk the
@@ -90,6 +77,19 @@ export class SyncStore {
     if (q.notSenders?.length) sel = sel.where('sender', 'not in', q.notSenders);
     const rows = await sel.orderBy('room_id', 'desc').orderBy('nid', 'desc').limit(q.limit).execute();
     return rows.map((r) => Number(r.nid));
+  }
+
+  /**
+   * The rooms the user has a membership in (of any kind) with accepted events after `after`.
+   * No upper bound and any membership: a superset that a reader may take before it knows its
+   * own upper bound or the user's rooms.
+   */
+  async userRoomsWithEventsAfter(userId: string, after: number): Promise<Set<string>> {
+    const rows = await this.db.selectFrom('events').select('room_id').distinct()
+      .where('nid', '>', after)
+      .where('room_id', 'in', (eb) => eb.selectFrom('memberships').select('room_id').where('user_id', '=', userId))
+      .where('outlier', '=', 0).where('rejected_reason', 'is', null).where('soft_failed', '=', 0).execute();
+    return new Set(rows.map((r) => r.room_id));
   }
 
   /** For each room, the nid of its last accepted event at or before `position` (rooms with none are absent). */

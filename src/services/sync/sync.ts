@@ -178,7 +178,12 @@ export class SyncService {
     const { storage } = this.d;
     const viewer = { userId: req.userId, deviceId: req.deviceId };
     const upTo = await this.positions(since);
-    const rows = await storage.sync.memberships(req.userId);
+    // Which rooms have new events is read alongside the memberships, as a superset (any room of
+    // the user's, no upper bound): the memberships must come after the positions, this need not.
+    const [rows, withEvents] = await Promise.all([
+      storage.sync.memberships(req.userId),
+      since && !req.fullState ? storage.sync.userRoomsWithEventsAfter(req.userId, since.events) : undefined,
+    ]);
     // A membership committed after the positions were read is included, with every event before it.
     for (const r of rows) upTo.events = Math.max(upTo.events, r.eventNid);
     const joined = rows.filter((r) => r.membership === 'join').map((r) => r.roomId);
@@ -191,13 +196,14 @@ export class SyncService {
     const known = sections.join.filter((p) => p.after !== null).map((p) => p.roomId);
 
     // Rooms the client knows are built only when they have new events (or full state is asked for).
-    let toBuild: RoomPlan[] = sections.join;
-    if (since && !req.fullState) {
-      const changed = await storage.sync.roomsWithEvents(known, since.events, upTo.events);
-      toBuild = sections.join.filter((p) => p.after === null || changed.has(p.roomId));
-    }
+    const toBuild: RoomPlan[] = withEvents ? sections.join.filter((p) => p.after === null || withEvents.has(p.roomId)) : sections.join;
     const ignored = await storage.accountData.ignoredUsers(req.userId);
     const ledger = this.lazy.begin(req.userId, req.deviceId, since ? req.since : undefined);
+    // Unread counts of the rooms being built start now; rooms with only ephemeral events or
+    // account data are counted when those are known.
+    const builtCounts = this.d.notifications?.countsForRooms(req.userId, toBuild.map((p) => p.roomId));
+    // Awaited below; a failure while other reads are still running must not go unhandled meanwhile.
+    builtCounts?.catch(() => undefined);
     const limit = Math.min(roomFilter?.timeline?.limit ?? DEFAULT_TIMELINE_LIMIT, MAX_TIMELINE_LIMIT);
     const common = { userId: req.userId, limit, timelineFilter: roomFilter?.timeline, stateFilter: roomFilter?.state, useStateAfter: req.useStateAfter, ledger, ignored };
     const [builtJoin, builtLeave, stripped, ephemeral, accountData, presence, e2ee] = await Promise.all([
@@ -215,11 +221,14 @@ export class SyncService {
         since && fresh.length ? [...(await storage.sync.joinedMembers(fresh)).values()].flat() : [], filter.presence))(),
       e2eeSection(this.d.toDevice, this.d.deviceLists, { userId: req.userId, deviceId: req.deviceId, since, upTo }),
     ]);
-    const withEntries = new Set([...builtJoin.map((b) => b.plan.roomId), ...ephemeral.keys(), ...accountData.rooms.keys()]);
-    const [unread, shaped] = await Promise.all([
-      this.d.notifications?.countsForRooms(req.userId, [...withEntries]),
+    const built = new Set(toBuild.map((p) => p.roomId));
+    const others = [...new Set([...ephemeral.keys(), ...accountData.rooms.keys()])].filter((r) => !built.has(r));
+    const [counts, otherCounts, shaped] = await Promise.all([
+      builtCounts,
+      others.length ? this.d.notifications?.countsForRooms(req.userId, others) : undefined,
       shapeEvents(storage, this.d.formatter, [...builtJoin, ...builtLeave].flatMap((b) => [...b.timeline.events, ...b.state]), viewer, filter),
     ]);
+    const unread = counts && new Map([...counts, ...(otherCounts ?? [])]);
     const { body, empty } = assembleResponse({
       nextBatch: formatSyncToken({ ...upTo, toDevice: e2ee.toDevicePosition }),
       sections, builtJoin, builtLeave, shaped, stripped, ephemeral, accountData, presence, e2ee, unread,
