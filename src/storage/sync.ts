@@ -4,6 +4,7 @@
 // spec: client-server-api "Syncing"
 import { sql } from 'kysely';
 import type { DB } from './database.js';
+import { isPostgres } from './stream-position.js';
 
 export interface MembershipRow {
   roomId: string;
@@ -25,6 +26,22 @@ function chunks<T>(xs: readonly T[]): T[][] {
 
 export class SyncStore {
   constructor(private readonly db: DB) {}
+
+  /**
+   * The events position at or below which every event is committed. On SQLite one writer
+   * commits events in nid order, so it is the highest nid. On PostgreSQL event transactions run
+   * side by side and may commit out of nid order: the highest nid is read under a SHARE lock,
+   * which waits for the transactions writing events now (each holds ROW EXCLUSIVE from its
+   * insert, before its nid is drawn, to its commit) and holds new ones back for the one read.
+   */
+  async committedEventsPosition(): Promise<number> {
+    const maxNid = async (db: DB) => Number((await db.selectFrom('events').select((eb) => eb.fn.max('nid').as('max')).executeTakeFirst())?.max ?? 0);
+    if (!isPostgres(this.db)) return maxNid(this.db);
+    return this.db.transaction().execute(async (tx) => {
+      await sql`LOCK TABLE events IN SHARE MODE`.execute(tx);
+      return maxNid(tx as unknown as DB);
+    });
+  }
 
   /** Every room the user has a membership in, as it is now. */
   async memberships(userId: string): Promise<MembershipRow[]> {

@@ -6,6 +6,7 @@ import { matchesRoom, type Filter } from '../../core/filter.js';
 import type { JsonObject } from '../../core/pdu.js';
 import { invalidParam } from '../../errors.js';
 import type { Storage } from '../../storage/index.js';
+import type { MembershipRow } from '../../storage/sync.js';
 import type { DeviceListService } from '../e2ee/device-lists.js';
 import type { ToDeviceService } from '../e2ee/to-device.js';
 import type { Notifier } from '../notifier.js';
@@ -87,12 +88,16 @@ export class SyncService {
   private readonly lazy = new LazyMemberCache();
   private readonly presence: SyncPresence;
   private closing = false;
+  /** The committed events position, read once per change of the events stream (see positions()). */
+  private eventsPosition: { generation: number; value: Promise<number> } | undefined;
+  private eventsGeneration = 0;
 
   constructor(private readonly d: SyncDeps) {
     this.filters = new FilterService(d.storage.filters);
     this.waiters = new SyncWaiters(d.notifier, (u) => d.storage.rooms.roomsWithMembership(u, 'join'), d.onError);
     this.rooms = new RoomBuilder(d.storage, d.visibility);
     this.presence = new SyncPresence(d.presence, d.offlineAfterSyncMs, d.onError);
+    d.notifier.subscribe((c) => { if (c.stream === 'events') this.eventsGeneration++; });
   }
 
   start(): void {
@@ -165,12 +170,43 @@ export class SyncService {
   private async positions(since: SyncToken | undefined): Promise<SyncToken> {
     const s = this.d.storage;
     const [events, receipts, presence, accountData, toDevice, deviceLists] = await Promise.all([
-      s.rooms.maxStreamPosition(), this.d.receipts.currentPosition(), this.d.presence.currentPosition(), s.accountData.currentPosition(),
+      this.committedEventsPosition(), this.d.receipts.currentPosition(), this.d.presence.currentPosition(), s.accountData.currentPosition(),
       this.d.toDevice.currentPosition(), this.d.deviceLists.currentPosition(),
     ]);
     const now: SyncToken = { events, typing: this.d.typing.currentPosition(), receipts, presence, accountData, toDevice, deviceLists };
     // Positions never go backwards for a client; typing's are the process's own (services/typing.ts).
     return since ? { ...laterOf(now, since), typing: now.typing } : now;
+  }
+
+  /** The user's memberships as they were at `position`, from their rows as they are now. */
+  private async membershipsAt(userId: string, rows: MembershipRow[], position: number): Promise<MembershipRow[]> {
+    const late = rows.filter((r) => r.eventNid > position);
+    if (late.length === 0) return rows;
+    const before = await this.d.storage.sync.lastMemberEventNids(userId, late.map((r) => r.roomId), position);
+    const events = await this.d.storage.events.getEventsByNid(before.values());
+    const out = rows.filter((r) => r.eventNid <= position);
+    for (const r of late) {
+      const nid = before.get(r.roomId);
+      const membership = nid === undefined ? undefined : events.get(nid)?.event.content.membership;
+      if (nid === undefined || typeof membership !== 'string') continue; // no membership yet at the position
+      // The last join before the position, where the row still knows it (a later join replaced it).
+      const lastJoinNid = membership === 'join' ? nid : r.lastJoinNid !== null && r.lastJoinNid <= position ? r.lastJoinNid : null;
+      out.push({ ...r, membership, eventNid: nid, lastJoinNid });
+    }
+    return out;
+  }
+
+  /**
+   * The events position up to which every event is committed (storage/sync.ts). Read again only
+   * after an event is announced: a value read before an announcement stays a safe, if older,
+   * answer, and the many long-polls one event wakes share one read.
+   */
+  private committedEventsPosition(): Promise<number> {
+    if (this.eventsPosition?.generation === this.eventsGeneration) return this.eventsPosition.value;
+    const entry = { generation: this.eventsGeneration, value: this.d.storage.sync.committedEventsPosition() };
+    this.eventsPosition = entry;
+    entry.value.catch(() => { if (this.eventsPosition === entry) this.eventsPosition = undefined; });
+    return entry.value;
   }
 
   private async compute(ctx: Context): Promise<Computed> {
@@ -180,12 +216,12 @@ export class SyncService {
     const upTo = await this.positions(since);
     // Which rooms have new events is read alongside the memberships, as a superset (any room of
     // the user's, no upper bound): the memberships must come after the positions, this need not.
-    const [rows, withEvents] = await Promise.all([
+    const [current, withEvents] = await Promise.all([
       storage.sync.memberships(req.userId),
       since && !req.fullState ? storage.sync.userRoomsWithEventsAfter(req.userId, since.events) : undefined,
     ]);
-    // A membership committed after the positions were read is included, with every event before it.
-    for (const r of rows) upTo.events = Math.max(upTo.events, r.eventNid);
+    // Memberships changed after the position count as they were at it: the next sync has the change.
+    const rows = await this.membershipsAt(req.userId, current, upTo.events);
     const joined = rows.filter((r) => r.membership === 'join').map((r) => r.roomId);
 
     const roomFilter = filter.room;

@@ -4,7 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ENGINES } from '../../helpers/databases.js';
 import { startTestServer, type TestServer } from '../../helpers/server.js';
 import { Client } from '../../helpers/client.js';
-import { bodies, createRoom, enc, join, send, sync, types, type ClientEvent } from './helpers.js';
+import pg from 'pg';
+import { bodies, createRoom, enc, eventually, join, send, sync, types, type ClientEvent } from './helpers.js';
 
 describe.each(ENGINES)('/sync (%s)', (engine) => {
   let server: TestServer;
@@ -290,6 +291,29 @@ describe.each(ENGINES)('/sync (%s)', (engine) => {
     const f = await guest.post<{ filter_id: string }>(`/_matrix/client/v3/user/${enc(reg.body.user_id)}/filter`, { room: { timeline: { limit: 5 } } });
     expect(f.status).toBe(200);
     expect((await sync(guest, { filter: f.body.filter_id, since: s.next_batch })).rooms.join).toEqual({});
+  });
+
+  it.runIf(engine === 'postgres')('waits for event transactions in flight before taking a position (PostgreSQL commits them out of order)', async () => {
+    const room = await createRoom(alice);
+    const since = (await sync(alice)).next_batch;
+    await send(alice, room, { msgtype: 'm.text', body: 'committed' });
+    // Another event transaction, still open: its event could commit below a position taken now.
+    const writer = new pg.Client({ connectionString: server.config.database.url as string });
+    await writer.connect();
+    try {
+      await writer.query('BEGIN');
+      await writer.query('LOCK TABLE events IN ROW EXCLUSIVE MODE');
+      let answered = false;
+      const s = sync(alice, { since }).then((b) => { answered = true; return b; });
+      const waitingForWriters = async () => Number((await writer.query(
+        "SELECT count(*) AS n FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 'events' AND l.mode = 'ShareLock' AND NOT l.granted")).rows[0].n);
+      await eventually(async () => expect(await waitingForWriters()).toBe(1));
+      expect(answered).toBe(false);
+      await writer.query('ROLLBACK');
+      expect(bodies((await s).rooms.join[room].timeline.events)).toEqual(['committed']);
+    } finally {
+      await writer.end();
+    }
   });
 
   it('hides events of ignored users, but not their state events', async () => {
