@@ -11,7 +11,7 @@ await build({
   format: 'esm',
   target: 'node20',
   sourcemap: true,
-  external: ['better-sqlite3', 'sodium-native', '@node-rs/argon2', 'pg-native'],
+  external: ['better-sqlite3', 'sodium-native', '@node-rs/argon2', 'pg-native', 'sharp'],
   // Bundled CommonJS packages call require(); give the ES module one.
   banner: { js: "import { createRequire as weftCreateRequire } from 'node:module'; const require = weftCreateRequire(import.meta.url);" },
   logLevel: 'warning',
