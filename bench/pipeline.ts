@@ -2,21 +2,27 @@
 // in this process, on SQLite. Prints messages per second, CPU per message, and the SQLite time
 // per message by statement — the server-side cost of a send that bench/rooms.ts measures over HTTP.
 //
-//   node --import tsx bench/pipeline.ts [messages]
+//   node --import tsx bench/pipeline.ts [messages] [--profile]
+//
+// --profile writes a CPU profile of the sending phase alone to pipeline.cpuprofile (open it in
+// Chrome DevTools) and leaves SQLite's statements untimed.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import SQLite from 'better-sqlite3';
+import { Session } from 'node:inspector/promises';
+import { writeFileSync } from 'node:fs';
 import { validateConfig } from '../src/config.js';
 import { Homeserver } from '../src/homeserver.js';
 
-const N = Number(process.argv[2] ?? 20_000);
+const N = Number(process.argv.find((a) => /^\d+$/.test(a)) ?? 20_000);
+const PROFILE = process.argv.includes('--profile');
 
 // Time every statement SQLite runs, by SQL text.
 const stats = new Map<string, { count: number; ns: bigint }>();
 const prepare = SQLite.prototype.prepare;
-SQLite.prototype.prepare = function timedPrepare(this: SQLite.Database, source: string) {
+if (!PROFILE) SQLite.prototype.prepare = function timedPrepare(this: SQLite.Database, source: string) {
   const stmt = prepare.call(this, source);
   const methods = stmt as unknown as Record<string, (...a: unknown[]) => unknown>;
   for (const method of ['run', 'all', 'get']) {
@@ -50,6 +56,12 @@ for (let r = 0; r < 10; r++) rooms.push((await hs.rooms.createRoom(users[0], { p
 for (let i = 1; i < 50; i++) await hs.rooms.setMembership(rooms[i % 10], users[i], users[i], 'join');
 stats.clear();
 
+const profiler = new Session();
+if (PROFILE) {
+  profiler.connect();
+  await profiler.post('Profiler.enable');
+  await profiler.post('Profiler.start');
+}
 let sent = 0;
 const t0 = performance.now();
 const cpu0 = process.cpuUsage();
@@ -61,6 +73,10 @@ await Promise.all(users.map(async (u, i) => {
 }));
 const seconds = (performance.now() - t0) / 1000;
 const cpu = process.cpuUsage(cpu0);
+if (PROFILE) {
+  const { profile } = await profiler.post('Profiler.stop');
+  writeFileSync('pipeline.cpuprofile', JSON.stringify(profile));
+}
 await hs.close();
 rmSync(dir, { recursive: true, force: true });
 

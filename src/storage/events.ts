@@ -6,6 +6,7 @@ import type { DB, Tx } from './database.js';
 import type { NidStateMap, StateStore } from './state.js';
 import { WriteBatcher } from './write-batcher.js';
 import { indexRelations } from './relations.js';
+import { prepared } from './prepared.js';
 
 export interface RoomRow {
   roomId: string;
@@ -60,6 +61,34 @@ type EventRow = {
  * current state changes; it must read through `tx` (SQLite has one connection).
  */
 export type PersistHook = (tx: Tx, e: NewEvent, nid: number) => Promise<void>;
+
+// The statements every event runs, compiled once (storage/prepared.ts).
+const insertEvent = prepared((db, p: {
+  event_id: string; room_id: string; type: string; state_key: string | null; sender: string; depth: number;
+  origin_server_ts: number; json: string; rejected_reason: string | null; soft_failed: number; state_group: number | null;
+  replaces_state: string | null; txn_user_id: string | null; txn_device_id: string | null; txn_id: string | null;
+}) => db.insertInto('events').values({
+  event_id: p.event_id, room_id: p.room_id, type: p.type, state_key: p.state_key, sender: p.sender, depth: p.depth,
+  origin_server_ts: p.origin_server_ts, json: p.json, outlier: 0, rejected_reason: p.rejected_reason, soft_failed: p.soft_failed,
+  state_group: p.state_group, replaces_state: p.replaces_state, txn_user_id: p.txn_user_id, txn_device_id: p.txn_device_id, txn_id: p.txn_id,
+}).returning('nid'));
+const setEventStateGroup = prepared((db, p: { nid: number; group: number }) =>
+  db.updateTable('events').set({ state_group: p.group }).where('nid', '=', p.nid));
+const insertEdge = prepared((db, p: { nid: number; prev: string }) =>
+  db.insertInto('event_edges').values({ event_nid: p.nid, prev_event_id: p.prev }).onConflict((oc) => oc.doNothing()));
+const updateRoomHead = prepared((db, p: { roomId: string; group: number | null; extremities: string }) =>
+  db.updateTable('rooms').set({ current_state_group: p.group, forward_extremities: p.extremities }).where('room_id', '=', p.roomId));
+const selectTxn = prepared((db, p: { userId: string; deviceId: string; txnId: string }) =>
+  db.selectFrom('events').select('event_id').where('txn_user_id', '=', p.userId).where('txn_device_id', '=', p.deviceId).where('txn_id', '=', p.txnId));
+const upsertCurrentState = prepared((db, p: { roomId: string; type: string; stateKey: string; nid: number; membership: string | null }) =>
+  db.insertInto('current_state').values({ room_id: p.roomId, type: p.type, state_key: p.stateKey, event_nid: p.nid, membership: p.membership })
+    .onConflict((oc) => oc.columns(['room_id', 'type', 'state_key']).doUpdateSet({ event_nid: p.nid, membership: p.membership })));
+const upsertMembership = prepared((db, p: { roomId: string; userId: string; membership: string; nid: number }) =>
+  db.insertInto('memberships').values({ room_id: p.roomId, user_id: p.userId, membership: p.membership, event_nid: p.nid, forgotten: 0, last_join_nid: null })
+    .onConflict((oc) => oc.columns(['room_id', 'user_id']).doUpdateSet({ membership: p.membership, event_nid: p.nid, forgotten: 0 })));
+const upsertJoin = prepared((db, p: { roomId: string; userId: string; nid: number }) =>
+  db.insertInto('memberships').values({ room_id: p.roomId, user_id: p.userId, membership: 'join', event_nid: p.nid, forgotten: 0, last_join_nid: p.nid })
+    .onConflict((oc) => oc.columns(['room_id', 'user_id']).doUpdateSet({ membership: 'join', event_nid: p.nid, forgotten: 0, last_join_nid: p.nid })));
 
 const EVENT_COLUMNS = ['nid', 'event_id', 'json', 'rejected_reason', 'soft_failed', 'outlier', 'state_group', 'replaces_state', 'txn_user_id', 'txn_device_id', 'txn_id'] as const;
 const CACHE_EVENTS = 20_000;
@@ -144,9 +173,8 @@ export class EventStore {
   }
 
   async findTxn(userId: string, deviceId: string, txnId: string): Promise<string | undefined> {
-    const r = await this.db.selectFrom('events').select('event_id')
-      .where('txn_user_id', '=', userId).where('txn_device_id', '=', deviceId).where('txn_id', '=', txnId).executeTakeFirst();
-    return r?.event_id;
+    const r = await selectTxn(this.db, { userId, deviceId, txnId });
+    return r.rows[0]?.event_id;
   }
 
   async forwardExtremities(roomId: string): Promise<string[]> {
@@ -163,24 +191,27 @@ export class EventStore {
   /** Writes one event and everything that follows from it, in one transaction. Returns its nid. */
   async persist(e: NewEvent, current: CurrentStateUpdate | null, newRoom?: { roomId: string; roomVersion: string; creator: string; now: number }): Promise<number> {
     const ev = e.event;
-    const stateKeys: StateKey[] = ev.state_key === undefined ? [] : [stateKey(ev.type, ev.state_key)];
-    if (e.stateAfter) stateKeys.push(...e.stateAfter.state.keys());
-    if (current) stateKeys.push(...current.state.keys(), ...current.previous.keys());
-    await this.state.internKeys(stateKeys);
+    // The keys of a new state group need ids; a message makes no group and needs none (its room's
+    // state may have thousands of keys).
+    if (e.stateAfter) {
+      const keys: StateKey[] = [...e.stateAfter.state.keys()];
+      if (ev.state_key !== undefined) keys.push(stateKey(ev.type, ev.state_key));
+      await this.state.internKeys(keys);
+    }
 
     let groupState: NidStateMap | undefined;
     const { nid, group } = await this.writer.run(async (tx) => {
       if (newRoom) await this.insertRoom(tx, newRoom);
-      const inserted = await tx.insertInto('events').values({
+      const inserted = await insertEvent(tx, {
         event_id: ev.event_id, room_id: ev.room_id, type: ev.type, state_key: ev.state_key ?? null, sender: ev.sender,
         depth: ev.depth, origin_server_ts: ev.origin_server_ts, json: JSON.stringify(stripUnsigned(ev)),
-        outlier: 0, rejected_reason: e.rejectedReason, soft_failed: e.softFailed ? 1 : 0,
+        rejected_reason: e.rejectedReason, soft_failed: e.softFailed ? 1 : 0,
         // A state event's group includes the event itself, so it is known only after the insert.
         state_group: e.stateAfter ? null : e.stateGroupBefore,
         replaces_state: e.replacesState,
         txn_user_id: e.txn?.userId ?? null, txn_device_id: e.txn?.deviceId ?? null, txn_id: e.txn?.txnId ?? null,
-      }).returning('nid').executeTakeFirstOrThrow();
-      const nid = Number(inserted.nid);
+      });
+      const nid = Number(inserted.rows[0].nid);
 
       let group = e.stateGroupBefore;
       if (e.stateAfter) {
@@ -188,11 +219,10 @@ export class EventStore {
         if (ev.state_key !== undefined && e.rejectedReason === null) after.set(stateKey(ev.type, ev.state_key), nid);
         group = await this.state.createGroup(tx, ev.room_id, after, e.stateAfter.parent);
         groupState = after;
-        await tx.updateTable('events').set({ state_group: group }).where('nid', '=', nid).execute();
+        await setEventStateGroup(tx, { nid, group });
       }
 
-      const prevs = ev.prev_events.map(refId);
-      if (prevs.length) await tx.insertInto('event_edges').values(prevs.map((p) => ({ event_nid: nid, prev_event_id: p }))).onConflict((oc) => oc.doNothing()).execute();
+      for (const prev of new Set(ev.prev_events.map(refId))) await insertEdge(tx, { nid, prev });
       const redacts = redactsOf(ev);
       if (ev.type === 'm.room.redaction' && redacts && e.rejectedReason === null) {
         await tx.insertInto('redactions').values({ redacts, redaction_id: ev.event_id }).onConflict((oc) => oc.doNothing()).execute();
@@ -204,12 +234,15 @@ export class EventStore {
       for (const hook of this.persistHooks) await hook(tx, e, nid);
 
       if (current) {
-        const state = new Map(current.state);
-        if (current.group === 'self' && ev.state_key !== undefined && e.rejectedReason === null) state.set(stateKey(ev.type, ev.state_key), nid);
-        await this.applyCurrentStateDelta(tx, ev.room_id, current.previous, state, ev, nid);
+        const addsItself = current.group === 'self' && ev.state_key !== undefined && e.rejectedReason === null;
+        // A message leaves the current state as it was: nothing to compare (or copy) then.
+        if (addsItself || current.state !== current.previous) {
+          const state = new Map(current.state);
+          if (addsItself) state.set(stateKey(ev.type, ev.state_key as string), nid);
+          await this.applyCurrentStateDelta(tx, ev.room_id, current.previous, state, ev, nid);
+        }
         const newGroup = current.group === 'self' ? group : current.group;
-        await tx.updateTable('rooms').set({ current_state_group: newGroup, forward_extremities: JSON.stringify(current.extremities) })
-          .where('room_id', '=', ev.room_id).execute();
+        await updateRoomHead(tx, { roomId: ev.room_id, group: newGroup, extremities: JSON.stringify(current.extremities) });
       }
       return { nid, group };
     });
@@ -227,24 +260,154 @@ export class EventStore {
     return nid;
   }
 
+  // ---- federation: events we hold without their place in the DAG ----
+
+  /**
+   * Stores events as outliers (spec: server-server-api "outliers"): auth-chain and state events
+   * fetched from other servers, kept for auth checks and state but never in a timeline, without
+   * edges or state groups. Events already known are left alone. Returns every event's nid.
+   */
+  async persistOutliers(events: ReadonlyArray<{ event: RoomEvent; rejectedReason: string | null }>): Promise<Map<string, number>> {
+    return this.writer.run((tx) => this.insertOutliers(tx, events));
+  }
+
+  private async insertOutliers(tx: Tx, events: ReadonlyArray<{ event: RoomEvent; rejectedReason: string | null }>): Promise<Map<string, number>> {
+    const out = new Map<string, number>();
+    const unique = new Map(events.map((e) => [e.event.event_id, e]));
+    const ids = [...unique.keys()];
+    for (let i = 0; i < ids.length; i += 500) {
+      const rows = await tx.selectFrom('events').select(['nid', 'event_id']).where('event_id', 'in', ids.slice(i, i + 500)).execute();
+      for (const r of rows) { out.set(r.event_id, Number(r.nid)); unique.delete(r.event_id); }
+    }
+    const fresh = [...unique.values()];
+    for (let i = 0; i < fresh.length; i += 400) {
+      const rows = fresh.slice(i, i + 400).map(({ event: ev, rejectedReason }) => ({
+        event_id: ev.event_id, room_id: ev.room_id, type: ev.type, state_key: ev.state_key ?? null, sender: ev.sender,
+        depth: ev.depth, origin_server_ts: ev.origin_server_ts, json: JSON.stringify(stripUnsigned(ev)),
+        outlier: 1, rejected_reason: rejectedReason, soft_failed: 0, state_group: null, replaces_state: null,
+        txn_user_id: null, txn_device_id: null, txn_id: null,
+      }));
+      const inserted = await tx.insertInto('events').values(rows).returning(['nid', 'event_id']).execute();
+      for (const r of inserted) out.set(r.event_id, Number(r.nid));
+    }
+    return out;
+  }
+
+  /**
+   * A room joined over federation: its row, the state and auth chain the resident server sent
+   * (as outliers), a state group for that state, and the room's current state, in one transaction
+   * and in bulk (a 10,000-member room is 10,000 rows per table, not 10,000 statements). The join
+   * event itself goes through `persist` afterwards, on top of the returned group.
+   * `state` maps (type, state_key) to event IDs among `events` (or already stored).
+   */
+  async importRoomState(
+    room: { roomId: string; roomVersion: string; creator: string; now: number },
+    events: ReadonlyArray<{ event: RoomEvent; rejectedReason: string | null }>,
+    state: ReadonlyMap<StateKey, string>,
+  ): Promise<{ group: number; state: NidStateMap }> {
+    await this.state.internKeys(state.keys());
+    const result = await this.writer.run(async (tx) => {
+      await tx.insertInto('rooms').values({ room_id: room.roomId, room_version: room.roomVersion, creator: room.creator, is_public: 0, created_ts: room.now, current_state_group: null, forward_extremities: '[]' })
+        .onConflict((oc) => oc.column('room_id').doNothing()).execute();
+      const nids = await this.insertOutliers(tx, events);
+      const nidState: NidStateMap = new Map();
+      for (const [k, id] of state) {
+        const nid = nids.get(id);
+        if (nid !== undefined) nidState.set(k, nid);
+      }
+      const group = await this.state.createGroup(tx, room.roomId, nidState, null);
+      const byId = new Map(events.map((e) => [e.event.event_id, e.event]));
+      const currentRows: Array<{ room_id: string; type: string; state_key: string; event_nid: number; membership: string | null }> = [];
+      for (const [k, nid] of nidState) {
+        const [type, key] = splitStateKey(k);
+        currentRows.push({ room_id: room.roomId, type, state_key: key, event_nid: nid, membership: type === 'm.room.member' ? membershipOf(byId.get(state.get(k)!)) : null });
+      }
+      await tx.deleteFrom('current_state').where('room_id', '=', room.roomId).execute();
+      for (let i = 0; i < currentRows.length; i += 400) await tx.insertInto('current_state').values(currentRows.slice(i, i + 400)).execute();
+      const memberRows = currentRows.filter((r) => r.type === 'm.room.member' && r.membership !== null)
+        .map((r) => ({ room_id: room.roomId, user_id: r.state_key, membership: r.membership!, event_nid: r.event_nid, forgotten: 0, last_join_nid: r.membership === 'join' ? r.event_nid : null }));
+      for (let i = 0; i < memberRows.length; i += 400) {
+        await tx.insertInto('memberships').values(memberRows.slice(i, i + 400))
+          .onConflict((oc) => oc.columns(['room_id', 'user_id']).doUpdateSet((eb) => ({ membership: eb.ref('excluded.membership'), event_nid: eb.ref('excluded.event_nid') }))).execute();
+      }
+      await tx.updateTable('rooms').set({ current_state_group: group }).where('room_id', '=', room.roomId).execute();
+      return { group, state: nidState };
+    });
+    this.state.rememberGroup(result.group, result.state);
+    this.rooms.delete(room.roomId);
+    return result;
+  }
+
+  /**
+   * A membership of a local user in a room this server is not in (an invite from another
+   * server, or its rejection): the member event as an ordinary event without state, the
+   * user's memberships row, and the stripped state the client sees with the invite.
+   * Returns the event's nid.
+   */
+  async recordOutOfRoomMembership(ev: RoomEvent, strippedState: unknown[] | null): Promise<number> {
+    const membership = membershipOf(ev) ?? 'leave';
+    const nid = await this.writer.run(async (tx) => {
+      const existing = await tx.selectFrom('events').select('nid').where('event_id', '=', ev.event_id).executeTakeFirst();
+      const nid = existing ? Number(existing.nid) : Number((await tx.insertInto('events').values({
+        event_id: ev.event_id, room_id: ev.room_id, type: ev.type, state_key: ev.state_key ?? null, sender: ev.sender,
+        depth: ev.depth, origin_server_ts: ev.origin_server_ts, json: JSON.stringify(stripUnsigned(ev)),
+        outlier: 0, rejected_reason: null, soft_failed: 0, state_group: null, replaces_state: null,
+        txn_user_id: null, txn_device_id: null, txn_id: null,
+      }).returning('nid').executeTakeFirstOrThrow()).nid);
+      await tx.insertInto('memberships').values({ room_id: ev.room_id, user_id: ev.state_key!, membership, event_nid: nid, forgotten: 0, last_join_nid: null })
+        .onConflict((oc) => oc.columns(['room_id', 'user_id']).doUpdateSet({ membership, event_nid: nid, forgotten: 0 })).execute();
+      if (strippedState !== null) {
+        await tx.insertInto('invite_stripped_state').values({ event_id: ev.event_id, state: JSON.stringify(strippedState) })
+          .onConflict((oc) => oc.column('event_id').doNothing()).execute();
+      }
+      return nid;
+    });
+    this.byId.delete(ev.event_id);
+    return nid;
+  }
+
+  /**
+   * Moves a room's current state and forward extremities after an event received over
+   * federation was persisted (with `current: null`): to `group` when given (the state after that
+   * event), else to a new group holding `next` (a resolved state) over the current group.
+   */
+  async updateCurrentState(roomId: string, u: { group?: number; next: NidStateMap; extremities: string[] }): Promise<void> {
+    const room = await this.getRoom(roomId);
+    if (!room) throw new Error(`unknown room ${roomId}`);
+    const previous = room.currentStateGroup === null ? new Map<StateKey, number>() : await this.state.loadGroup(room.currentStateGroup);
+    await this.state.internKeys(u.next.keys());
+    const group = await this.writer.run(async (tx) => {
+      const group = u.group ?? await this.state.createGroup(tx, roomId, u.next, room.currentStateGroup);
+      await this.applyCurrentStateDelta(tx, roomId, previous, u.next, undefined, -1);
+      await tx.updateTable('rooms').set({ current_state_group: group, forward_extremities: JSON.stringify(u.extremities) }).where('room_id', '=', roomId).execute();
+      return group;
+    });
+    if (u.group === undefined) this.state.rememberGroup(group, u.next);
+    this.rooms.set(roomId, { ...room, currentStateGroup: group, forwardExtremities: u.extremities });
+  }
+
+  /** The stripped state another server sent with an invite (recordOutOfRoomMembership). */
+  async strippedStateOf(eventId: string): Promise<unknown[] | undefined> {
+    const r = await this.db.selectFrom('invite_stripped_state').select('state').where('event_id', '=', eventId).executeTakeFirst();
+    return r ? (JSON.parse(r.state) as unknown[]) : undefined;
+  }
+
   /** Makes current_state and memberships match `next`, writing only what changed. */
-  private async applyCurrentStateDelta(tx: Tx, roomId: string, previous: NidStateMap, next: NidStateMap, ev: RoomEvent, evNid: number): Promise<void> {
+  private async applyCurrentStateDelta(tx: Tx, roomId: string, previous: NidStateMap, next: NidStateMap, ev: RoomEvent | undefined, evNid: number): Promise<void> {
     const changed: Array<[StateKey, number]> = [];
     for (const [k, nid] of next) if (previous.get(k) !== nid) changed.push([k, nid]);
     const removed = [...previous.keys()].filter((k) => !next.has(k));
     // Membership values of the changed member events.
     const needed = changed.filter(([k]) => k.startsWith('m.room.member\u0000')).map(([, nid]) => nid).filter((n) => n !== evNid);
     const loaded = needed.length ? await this.getEventsByNidTx(tx, needed) : new Map<number, RoomEvent>();
-    loaded.set(evNid, ev);
+    if (ev) loaded.set(evNid, ev);
     for (const [k, nid] of changed) {
       const [type, key] = splitStateKey(k);
       const membership = type === 'm.room.member' ? membershipOf(loaded.get(nid)) : null;
-      await tx.insertInto('current_state').values({ room_id: roomId, type, state_key: key, event_nid: nid, membership })
-        .onConflict((oc) => oc.columns(['room_id', 'type', 'state_key']).doUpdateSet({ event_nid: nid, membership })).execute();
+      await upsertCurrentState(tx, { roomId, type, stateKey: key, nid, membership });
       if (type === 'm.room.member' && membership) {
-        const joinNid = membership === 'join' ? nid : null;
-        await tx.insertInto('memberships').values({ room_id: roomId, user_id: key, membership, event_nid: nid, forgotten: 0, last_join_nid: joinNid })
-          .onConflict((oc) => oc.columns(['room_id', 'user_id']).doUpdateSet(joinNid === null ? { membership, event_nid: nid, forgotten: 0 } : { membership, event_nid: nid, forgotten: 0, last_join_nid: joinNid })).execute();
+        if (membership === 'join') await upsertJoin(tx, { roomId, userId: key, nid });
+        else await upsertMembership(tx, { roomId, userId: key, membership, nid });
       }
     }
     for (const k of removed) {

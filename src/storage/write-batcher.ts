@@ -2,8 +2,12 @@
 // together in the next one, each inside its own savepoint so that one failure undoes only
 // itself. A commit costs more than the few inserts of one event; sharing it is what lets
 // many rooms write at once.
-import { sql } from 'kysely';
+import { CompiledQuery } from 'kysely';
 import type { DB, Tx } from './database.js';
+
+const SAVEPOINT = CompiledQuery.raw('SAVEPOINT weft_write');
+const RELEASE = CompiledQuery.raw('RELEASE SAVEPOINT weft_write');
+const ROLLBACK = CompiledQuery.raw('ROLLBACK TO SAVEPOINT weft_write');
 
 interface Job {
   work: (tx: Tx) => Promise<unknown>;
@@ -45,14 +49,14 @@ export class WriteBatcher {
         try {
           await this.db.transaction().execute(async (tx) => {
             for (const job of batch) {
-              await sql`SAVEPOINT weft_write`.execute(tx);
+              await tx.executeQuery(SAVEPOINT);
               try {
                 const value = await job.work(tx);
-                await sql`RELEASE SAVEPOINT weft_write`.execute(tx);
+                await tx.executeQuery(RELEASE);
                 outcomes.push({ ok: true, value });
               } catch (error) {
-                await sql`ROLLBACK TO SAVEPOINT weft_write`.execute(tx);
-                await sql`RELEASE SAVEPOINT weft_write`.execute(tx);
+                await tx.executeQuery(ROLLBACK);
+                await tx.executeQuery(RELEASE);
                 outcomes.push({ ok: false, error });
               }
             }
