@@ -147,6 +147,9 @@ export interface EventPushReadTable { room_id: string; user_id: string; thread_i
 /** Cached unread counts per (room, user): counts is JSON { thread: [notifications, highlights, read position] }. */
 export interface EventPushSummaryTable { room_id: string; user_id: string; counted_nid: number; counts: string }
 
+/** Federation events (migration 014): the stripped state sent with an invite from another server. */
+export interface InviteStrippedStateTable { event_id: string; state: string }
+
 export interface Schema {
   users: UsersTable;
   profiles: ProfilesTable;
@@ -189,4 +192,5 @@ export interface Schema {
   event_push_actions: EventPushActionsTable;
   event_push_read: EventPushReadTable;
   event_push_summary: EventPushSummaryTable;
+  invite_stripped_state: InviteStrippedStateTable;
 }
