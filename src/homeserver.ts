@@ -39,6 +39,7 @@ import { ToDeviceService } from './services/e2ee/to-device.js';
 import { E2eKeyService } from './services/e2ee/keys.js';
 import { KeyBackupService } from './services/e2ee/key-backup.js';
 import { RoomPreviews } from './services/rooms/previews.js';
+import { SearchService } from './services/search.js';
 
 export interface RateLimiters {
   client: RateLimiter;
@@ -78,6 +79,7 @@ export class Homeserver {
   readonly e2eKeys: E2eKeyService;
   readonly keyBackup: KeyBackupService;
   readonly previews: RoomPreviews;
+  readonly search: SearchService;
   private apps: FastifyInstance[] = [];
 
   private constructor(
@@ -106,6 +108,7 @@ export class Homeserver {
     this.openId = new OpenIdService(storage.openId, config.server_name);
     this.userDirectory = new UserDirectoryService(storage);
     this.previews = new RoomPreviews(storage, this.visibility, this.formatter, this.timeline, this.notifier);
+    this.search = new SearchService(storage, this.visibility, this.formatter, this.timeline);
     this.pipeline.onPersisted((s) => this.notifier.notify({ stream: 'events', position: s.nid, rooms: [s.event.room_id], ...(s.event.type === 'm.room.member' && s.event.state_key ? { users: [s.event.state_key] } : {}) }));
     this.typing = new TypingService(this.notifier);
     this.presence = new PresenceService(storage.presence, this.notifier, config.presence, (err) => log.error({ err }, 'presence idle check failed'));

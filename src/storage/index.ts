@@ -24,6 +24,7 @@ import { E2eKeyStore } from './e2e-keys.js';
 import { DeviceListStore } from './device-lists.js';
 import { ToDeviceStore } from './to-device.js';
 import { KeyBackupStore } from './key-backup.js';
+import { SearchStore } from './search.js';
 
 export class Storage {
   readonly accounts: AccountStore;
@@ -49,6 +50,7 @@ export class Storage {
   readonly deviceLists: DeviceListStore;
   readonly toDevice: ToDeviceStore;
   readonly keyBackup: KeyBackupStore;
+  readonly search: SearchStore;
 
   constructor(readonly database: Database) {
     const db = database.db;
@@ -75,6 +77,9 @@ export class Storage {
     this.deviceLists = new DeviceListStore(db);
     this.toDevice = new ToDeviceStore(db);
     this.keyBackup = new KeyBackupStore(db);
+    // The search index is written in each event's transaction (storage/search.ts).
+    this.search = new SearchStore(db, database.engine);
+    this.events.onPersisting(this.search.index);
   }
 
   get engine(): Engine { return this.database.engine; }

@@ -24,10 +24,12 @@ import { filterRoutes } from './filter.js';
 import { keyRoutes } from './keys.js';
 import { toDeviceRoutes } from './to-device.js';
 import { keyBackupRoutes } from './key-backup.js';
+import { searchRoutes } from './search.js';
 
 export function clientRoutes(app: FastifyInstance, hs: Homeserver): void {
   for (const routes of [versionsRoutes, registrationRoutes, loginRoutes, accountRoutes, deviceRoutes, profileRoutes, roomRoutes, roomReadRoutes, roomExtraRoutes, directoryRoutes, relationRoutes, typingRoutes, presenceRoutes, receiptRoutes]) routes(app, hs);
   for (const routes of [accountDataRoutes, openIdRoutes, voipRoutes, userDirectoryRoutes]) routes(app, hs);
   for (const routes of [syncRoutes, filterRoutes]) routes(app, hs);
+  searchRoutes(app, hs);
   for (const routes of [keyRoutes, toDeviceRoutes, keyBackupRoutes]) routes(app, hs);
 }

@@ -79,6 +79,18 @@ export class Timeline {
     return { event, events_before: eventsBefore, events_after: eventsAfter, start: streamToken(before.last), end: streamToken(after.last), state };
   }
 
+  /**
+   * The visible events just before (newest first) and after an event the viewer may see, with
+   * the positions reached: /search's `event_context`, whose limits are separate.
+   */
+  async around(viewer: Viewer, target: StoredEvent, beforeLimit: number, afterLimit: number, filter?: EventFilter):
+    Promise<{ before: StoredEvent[]; after: StoredEvent[]; start: string; end: string }> {
+    const roomId = target.event.room_id;
+    const before = beforeLimit > 0 ? await this.page(viewer, roomId, target.nid - 1, 'b', beforeLimit, filter) : { chunk: [], last: target.nid - 1 };
+    const after = afterLimit > 0 ? await this.page(viewer, roomId, target.nid, 'f', afterLimit, filter) : { chunk: [], last: target.nid };
+    return { before: before.chunk, after: after.chunk, start: streamToken(before.last), end: streamToken(after.last) };
+  }
+
   /** spec: GET /rooms/{roomId}/timestamp_to_event. */
   async eventAtTimestamp(viewer: Viewer, roomId: string, ts: number, dir: 'f' | 'b'): Promise<{ event_id: string; origin_server_ts: number }> {
     await this.requireCanRead(viewer.userId, roomId);

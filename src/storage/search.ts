@@ -1,0 +1,213 @@
+// The full-text index of server-side search: SQLite FTS5 (a contentless table whose rowid is the
+// event's nid) or a PostgreSQL table with a tsvector and a GIN index. Both index the words that
+// core/search.ts makes of an event's text, and both are written inside the event's transaction
+// (the PersistHook `index`), so the index never disagrees with the events table: a redaction
+// removes its target's row in the redaction's own transaction, and enabling encryption in a room
+// removes the room's rows (spec: "The search will not include rooms that are end to end encrypted").
+// spec: client-server-api modules/search
+import { sql, type Kysely, type RawBuilder } from 'kysely';
+import { indexText, SEARCH_KEYS, searchableText, toFts5Query, toTsQuery, type SearchQuery } from '../core/search.js';
+import type { RoomEvent } from '../core/pdu.js';
+import type { DB, Engine, Tx } from './database.js';
+
+/** The event types that have searchable text (core/search.ts SEARCH_KEYS). */
+const SEARCHABLE_TYPES: string[] = Object.values(SEARCH_KEYS);
+
+/** A room to search, up to `maxNid` (inclusive) when the user is no longer in it. */
+export interface SearchRoom { roomId: string; maxNid?: number }
+
+/** Where a page ended: results continue after (rank, nid) in the query's order. */
+export interface SearchCursor { rank: number; nid: number }
+
+export interface IndexSearch {
+  query: SearchQuery;
+  rooms: SearchRoom[];
+  /** Some of the searchable types; results have one of them. */
+  types: string[];
+  senders?: string[];
+  notSenders?: string[];
+}
+
+export interface SearchHit { nid: number; rank: number }
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type AnyDb = Kysely<any>;
+
+function isPostgres(db: AnyDb): boolean {
+  return db.getExecutor().adapter.constructor.name.startsWith('Postgres');
+}
+
+/** The indexable text of an event, or undefined when it has none. */
+function textOf(ev: Pick<RoomEvent, 'type' | 'state_key' | 'content'>): string | undefined {
+  // m.room.message is not a state event; the name and topic are state with the empty key.
+  if (ev.type === 'm.room.message' ? ev.state_key !== undefined : ev.state_key !== '') return undefined;
+  const raw = searchableText(ev.type, ev.content);
+  const text = raw === undefined ? '' : indexText(raw);
+  return text === '' ? undefined : text;
+}
+
+interface IndexRow { nid: number; roomId: string; sender: string; type: string; text: string }
+
+async function insertRows(db: AnyDb, rows: IndexRow[]): Promise<void> {
+  if (rows.length === 0) return;
+  if (isPostgres(db)) {
+    await sql`INSERT INTO event_search (nid, room_id, sender, type, vector) VALUES ${sql.join(rows.map((r) =>
+      sql`(${r.nid}, ${r.roomId}, ${r.sender}, ${r.type}, to_tsvector('simple', ${r.text}))`))} ON CONFLICT (nid) DO NOTHING`.execute(db);
+  } else {
+    await sql`INSERT INTO event_search (rowid, text) VALUES ${sql.join(rows.map((r) => sql`(${r.nid}, ${r.text})`))}`.execute(db);
+  }
+}
+
+/**
+ * Indexes the events already stored (run once, by migration 011): accepted, not soft-failed,
+ * not redacted, and not in rooms that are encrypted now.
+ */
+export async function backfillSearchIndex(db: AnyDb): Promise<void> {
+  let after = 0;
+  for (;;) {
+    const { rows } = await sql<{ nid: number; room_id: string; sender: string; type: string; state_key: string | null; json: string }>`
+      SELECT e.nid, e.room_id, e.sender, e.type, e.state_key, e.json FROM events e
+      WHERE e.nid > ${after} AND e.type IN (${sql.join(SEARCHABLE_TYPES)})
+        AND e.rejected_reason IS NULL AND e.soft_failed = 0 AND e.outlier = 0
+        AND NOT EXISTS (SELECT 1 FROM redactions r WHERE r.redacts = e.event_id)
+        AND NOT EXISTS (SELECT 1 FROM current_state c WHERE c.room_id = e.room_id AND c.type = 'm.room.encryption' AND c.state_key = '')
+      ORDER BY e.nid LIMIT 1000`.execute(db);
+    if (rows.length === 0) return;
+    after = Number(rows[rows.length - 1].nid);
+    const batch: IndexRow[] = [];
+    for (const r of rows) {
+      const ev = JSON.parse(r.json) as RoomEvent;
+      const text = textOf({ type: r.type, state_key: r.state_key ?? undefined, content: ev.content });
+      if (text !== undefined) batch.push({ nid: Number(r.nid), roomId: r.room_id, sender: r.sender, type: r.type, text });
+    }
+    await insertRows(db, batch);
+  }
+}
+
+export class SearchStore {
+  constructor(private readonly db: DB, private readonly engine: Engine) {}
+
+  /**
+   * The PersistHook (EventStore.onPersisting): keeps the index in step with one newly persisted
+   * event, inside its transaction. Mirrors EventStore.persist: a redaction takes effect when it
+   * is not rejected; rejected and soft-failed events are never indexed.
+   */
+  readonly index = async (tx: Tx, e: { event: RoomEvent; rejectedReason: string | null; softFailed: boolean }, nid: number): Promise<void> => {
+    if (e.rejectedReason !== null) return;
+    const ev = e.event;
+    if (ev.type === 'm.room.redaction') {
+      const redacts = typeof ev.content.redacts === 'string' ? ev.content.redacts : ev.redacts;
+      if (typeof redacts === 'string') await this.unindex(tx, redacts);
+      return;
+    }
+    if (e.softFailed) return;
+    if (ev.type === 'm.room.encryption' && ev.state_key === '') {
+      await this.unindexRoom(tx, ev.room_id);
+      return;
+    }
+    const text = textOf(ev);
+    if (text === undefined) return;
+    // One statement, no extra round trip: skipped in an encrypted room, and when a redaction
+    // of the event arrived before it (over federation).
+    const guard = sql`NOT EXISTS (SELECT 1 FROM current_state WHERE room_id = ${ev.room_id} AND type = 'm.room.encryption' AND state_key = '')
+      AND NOT EXISTS (SELECT 1 FROM redactions WHERE redacts = ${ev.event_id})`;
+    if (this.engine === 'postgres') {
+      await sql`INSERT INTO event_search (nid, room_id, sender, type, vector)
+        SELECT ${nid}, ${ev.room_id}, ${ev.sender}, ${ev.type}, to_tsvector('simple', ${text}) WHERE ${guard}
+        ON CONFLICT (nid) DO NOTHING`.execute(tx);
+    } else {
+      await sql`INSERT INTO event_search (rowid, text) SELECT ${nid}, ${text} WHERE ${guard}`.execute(tx);
+    }
+  };
+
+  private async unindex(tx: Tx, eventId: string): Promise<void> {
+    const target = sql`(SELECT nid FROM events WHERE event_id = ${eventId})`;
+    if (this.engine === 'postgres') await sql`DELETE FROM event_search WHERE nid = ${target}`.execute(tx);
+    else await sql`DELETE FROM event_search WHERE rowid = ${target}`.execute(tx);
+  }
+
+  private async unindexRoom(tx: Tx, roomId: string): Promise<void> {
+    if (this.engine === 'postgres') {
+      await sql`DELETE FROM event_search WHERE room_id = ${roomId}`.execute(tx);
+    } else {
+      await sql`DELETE FROM event_search WHERE rowid IN (SELECT nid FROM events WHERE room_id = ${roomId} AND type IN (${sql.join(SEARCHABLE_TYPES)}))`.execute(tx);
+    }
+  }
+
+  /**
+   * The rooms a user's search covers (spec: "all rooms that the user has been in, including
+   * those that they have left"): joined rooms whole, rooms left or banned from up to the
+   * membership event that ended it ("it won't include events … that happened after you left").
+   * Invites, knocks and forgotten rooms are not searched.
+   */
+  async roomsToSearch(userId: string): Promise<SearchRoom[]> {
+    const rows = await this.db.selectFrom('memberships').select(['room_id', 'membership', 'event_nid'])
+      .where('user_id', '=', userId).where('membership', 'in', ['join', 'leave', 'ban']).where('forgotten', '=', 0).execute();
+    return rows.map((r) => (r.membership === 'join' ? { roomId: r.room_id } : { roomId: r.room_id, maxNid: Number(r.event_nid) }));
+  }
+
+  /** Indexes events written outside EventStore.persist (bench/search.ts's bulk fill). */
+  async indexBulk(rows: Array<{ nid: number; event: Pick<RoomEvent, 'room_id' | 'sender' | 'type' | 'state_key' | 'content'> }>): Promise<void> {
+    const batch: IndexRow[] = [];
+    for (const r of rows) {
+      const text = textOf(r.event);
+      if (text !== undefined) batch.push({ nid: r.nid, roomId: r.event.room_id, sender: r.event.sender, type: r.event.type, text });
+    }
+    for (let i = 0; i < batch.length; i += 500) await insertRows(this.db, batch.slice(i, i + 500));
+  }
+
+  /**
+   * One page of matches, best first (`rank`: higher is better; ties by newest) or newest first
+   * (`recent`), strictly after `after` in that order.
+   */
+  async search(q: IndexSearch, order: 'rank' | 'recent', after: SearchCursor | undefined, limit: number): Promise<SearchHit[]> {
+    if (q.rooms.length === 0 || q.types.length === 0 || q.query.clauses.length === 0) return [];
+    const { from, rank, nid } = this.source(q);
+    let rows: Array<{ nid: number | string; rank: number | string }>;
+    if (order === 'recent') {
+      const bound = after ? sql` AND ${nid} < ${after.nid}` : sql``;
+      ({ rows } = await sql<{ nid: number; rank: number }>`SELECT ${nid} AS nid, ${rank} AS rank ${from}${bound}
+        ORDER BY ${nid} DESC LIMIT ${limit}`.execute(this.db));
+    } else {
+      const bound = after ? sql` WHERE rank < ${after.rank} OR (rank = ${after.rank} AND nid < ${after.nid})` : sql``;
+      ({ rows } = await sql<{ nid: number; rank: number }>`SELECT nid, rank FROM (SELECT ${nid} AS nid, ${rank} AS rank ${from}) matches${bound}
+        ORDER BY rank DESC, nid DESC LIMIT ${limit}`.execute(this.db));
+    }
+    return rows.map((r) => ({ nid: Number(r.nid), rank: Number(r.rank) }));
+  }
+
+  /** How many events match (before history visibility, which the caller applies). */
+  async count(q: IndexSearch): Promise<number> {
+    if (q.rooms.length === 0 || q.types.length === 0 || q.query.clauses.length === 0) return 0;
+    const { from } = this.source(q);
+    const { rows } = await sql<{ n: number | string }>`SELECT count(*) AS n ${from}`.execute(this.db);
+    return Number(rows[0]?.n ?? 0);
+  }
+
+  /** FROM and WHERE of a search, and its nid and rank expressions, for the configured engine. */
+  private source(q: IndexSearch): { from: RawBuilder<unknown>; nid: RawBuilder<unknown>; rank: RawBuilder<unknown> } {
+    const postgres = this.engine === 'postgres';
+    // Room, type and sender live in event_search on PostgreSQL, in events (joined by nid) on SQLite.
+    const t = postgres ? sql.raw('s') : sql.raw('e');
+    const nid = postgres ? sql`s.nid` : sql`event_search.rowid`;
+    const joined = q.rooms.filter((r) => r.maxNid === undefined).map((r) => r.roomId);
+    const roomConds: RawBuilder<unknown>[] = [];
+    if (joined.length) roomConds.push(sql`${t}.room_id IN (${sql.join(joined)})`);
+    for (const r of q.rooms) if (r.maxNid !== undefined) roomConds.push(sql`(${t}.room_id = ${r.roomId} AND ${nid} <= ${r.maxNid})`);
+    const conds: RawBuilder<unknown>[] = [sql`(${sql.join(roomConds, sql` OR `)})`];
+    // Every indexed event has one of the searchable types: a restriction is needed only for fewer.
+    if (SEARCHABLE_TYPES.some((type) => !q.types.includes(type))) conds.push(sql`${t}.type IN (${sql.join(q.types)})`);
+    if (q.senders) conds.push(q.senders.length ? sql`${t}.sender IN (${sql.join(q.senders)})` : sql`1 = 0`);
+    if (q.notSenders?.length) conds.push(sql`${t}.sender NOT IN (${sql.join(q.notSenders)})`);
+    const where = sql.join(conds, sql` AND `);
+    if (postgres) {
+      const tsq = sql`to_tsquery('simple', ${toTsQuery(q.query)})`;
+      return { from: sql`FROM event_search s WHERE s.vector @@ ${tsq} AND ${where}`, nid, rank: sql`ts_rank(s.vector, ${tsq})::float8` };
+    }
+    // bm25() is lower for better matches; the spec's rank is higher for better ones.
+    return {
+      from: sql`FROM event_search JOIN events e ON e.nid = event_search.rowid WHERE event_search MATCH ${toFts5Query(q.query)} AND ${where}`,
+      nid, rank: sql`-bm25(event_search)`,
+    };
+  }
+}
