@@ -19,6 +19,7 @@ import {
   computeContentHash,
   isSignatures,
   sha256,
+  signBytes,
   signJson,
   verifyJsonSignature,
   type KeyLookup,
@@ -308,10 +309,40 @@ export function buildEvent(template: EventTemplate, roomVersion: RoomVersion, si
     }
     pdu.event_id = legacyEventId(randomness, signer.serverName);
   }
-  const signed = hashAndSignEvent(pdu, roomVersion, signer.serverName, signer.key);
-  if (!signed.ok) return signed;
-  const withUnsigned = template.unsigned === undefined ? signed.value : { ...signed.value, unsigned: template.unsigned };
-  return parsePdu(withUnsigned, roomVersion);
+  return hashSignAndCheck(pdu, roomVersion, signer, template.unsigned);
+}
+
+/**
+ * What hashAndSignEvent and then parsePdu would do to a new local event, encoding it to canonical
+ * JSON once in full and once redacted instead of three and two times: the content hash's input is
+ * the whole event (so its length gives the wire size), and the signed bytes are the reference
+ * hash's input (so their hash gives the event ID).
+ */
+function hashSignAndCheck(pdu: Record<string, unknown>, rv: RoomVersion, signer: EventSigner, unsigned: JsonObject | undefined): Verdict<RoomEvent> {
+  let hashInput: string;
+  try {
+    hashInput = encodeCanonicalJson(pdu, { strict: rv.strictCanonicalJson });
+  } catch (e) {
+    if (e instanceof CanonicalJsonError) return reject(e.code, e.message);
+    if (e instanceof RangeError) return reject('M_BAD_JSON', 'event JSON is too deeply nested');
+    throw e;
+  }
+  const hashes = { sha256: encodeBase64(sha256(hashInput)) };
+  const hashed = { ...pdu, hashes };
+  const signingBytes = eventSigningBytes(hashed, rv);
+  const signatures = { [signer.serverName]: { [signer.key.keyId]: encodeBase64(signBytes(signingBytes, signer.key)) } };
+  const signed: Record<string, unknown> = unsigned === undefined ? { ...hashed, signatures } : { ...hashed, signatures, unsigned };
+
+  // The wire form is the hashed input plus the keys added since; object key order does not change a length.
+  let size = Buffer.byteLength(hashInput, 'utf8') + Buffer.byteLength(`,"hashes":${encodeCanonicalJson(hashes)},"signatures":${encodeCanonicalJson(signatures)}`, 'utf8');
+  if (unsigned !== undefined) size += Buffer.byteLength(`,"unsigned":${encodeCanonicalJson(unsigned)}`, 'utf8');
+  if (size > MAX_PDU_BYTES) return reject('M_TOO_LARGE', `event is ${size} bytes; the limit is ${MAX_PDU_BYTES}`);
+  const format = checkFormat(signed as JsonObject, rv);
+  if (!format.ok) return format;
+
+  if (rv.eventIdFormat !== 'v1') signed.event_id = eventIdFromReferenceHash(sha256(signingBytes), rv);
+  if (rv.roomIdIsCreateEventHash && isCreateEvent(signed)) signed.room_id = '!' + (signed.event_id as string).slice(1);
+  return { ok: true, value: signed as unknown as RoomEvent };
 }
 
 // ---------------------------------------------------------------------------------------------

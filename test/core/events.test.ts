@@ -7,6 +7,7 @@ import {
   eventReference,
   eventSigningBytes,
   hashAndSignEvent,
+  MAX_PDU_BYTES,
   parsePdu,
   redactEvent,
   referenceHash,
@@ -514,6 +515,24 @@ describe('buildEvent inputs', () => {
     expect(eventSigningBytes(event, rv).toString()).not.toContain('transaction_id');
     expect(checkContentHash(event, rv)).toBe(true);
     expect(ok(buildEvent(base, rv, signer)).event_id).toBe(event.event_id);
+  });
+
+  it('gives what hashing, signing and parsing the event would, in every room version', () => {
+    for (const v of ROOM_VERSIONS.values()) {
+      const template: EventTemplate = { ...base, room_id: v.roomIdIsCreateEventHash ? '!' + 'r'.repeat(43) : base.room_id, content: { body: 'é ☃', n: [1, { b: true }] }, unsigned: { age_ts: 5 } };
+      const built = ok(buildEvent(template, v, signer, randomness(7)));
+      const { event_id: eventId, room_id: _r, unsigned: _u, hashes: _h, signatures: _s, ...fields } = built;
+      const wire = ok(hashAndSignEvent({ ...fields, room_id: template.room_id, ...(v.eventIdFormat === 'v1' ? { event_id: eventId } : {}) }, v, 'example.org', exampleKey));
+      expect(built).toEqual(ok(parsePdu({ ...wire, unsigned: { age_ts: 5 } }, v)));
+    }
+  });
+
+  it('measures the size limit on the signed wire form, byte for byte', () => {
+    const sized = (n: number) => buildEvent({ ...base, content: { body: 'x'.repeat(n) } }, rv, signer);
+    const probe = ok(sized(0));
+    const overhead = Buffer.byteLength(encodeCanonicalJson(toFederationPdu(probe, rv)));
+    expect(sized(MAX_PDU_BYTES - overhead).ok).toBe(true);
+    expect(sized(MAX_PDU_BYTES - overhead + 1)).toMatchObject({ ok: false, code: 'M_TOO_LARGE' });
   });
 
   it('refuses two different redacts values', () => {
