@@ -62,6 +62,16 @@ export interface Config {
     user_lifetime_ms: number;
     allow_guests: boolean;
   };
+  /** Push rules and push gateway delivery (spec: client-server-api modules/push, push-gateway-api). */
+  push: {
+    include_content: boolean;
+    allow_http_gateways: boolean;
+    legacy_mention_rules: boolean;
+    timeout_ms: number;
+    max_attempts: number;
+    retry_initial_ms: number;
+    retry_max_ms: number;
+  };
 }
 
 export class ConfigError extends Error {
@@ -97,6 +107,7 @@ export function defaultConfig(): Config {
     signing_key_path: './data/signing.key',
     well_known: { client_base_url: null, server: null },
     turn: { uris: [], shared_secret: null, user_lifetime_ms: 24 * 60 * 60_000, allow_guests: true },
+    push: { include_content: true, allow_http_gateways: false, legacy_mention_rules: true, timeout_ms: 10_000, max_attempts: 6, retry_initial_ms: 2_000, retry_max_ms: 10 * 60_000 },
   };
 }
 
@@ -246,6 +257,9 @@ export function validateConfig(raw: unknown, baseDir = process.cwd()): Config {
   });
   const turnSecret = optStr(turn.shared_secret, 'turn.shared_secret');
   if (turnUris.length > 0 && turnSecret === null) throw new ConfigError('turn.shared_secret', 'is required when turn.uris is set');
+  const push = obj(c.push, 'push');
+  noUnknownKeys(push, 'push', d.push);
+  const pushRetryInitial = int(push.retry_initial_ms, 'push.retry_initial_ms', 1);
 
   const firstClient = listeners.find((l) => l.resources.includes('client')) ?? listeners[0];
   let public_baseurl = c.public_baseurl === '' || c.public_baseurl == null
@@ -300,6 +314,15 @@ export function validateConfig(raw: unknown, baseDir = process.cwd()): Config {
       shared_secret: turnSecret,
       user_lifetime_ms: int(turn.user_lifetime_ms, 'turn.user_lifetime_ms', 1000),
       allow_guests: bool(turn.allow_guests, 'turn.allow_guests'),
+    },
+    push: {
+      include_content: bool(push.include_content, 'push.include_content'),
+      allow_http_gateways: bool(push.allow_http_gateways, 'push.allow_http_gateways'),
+      legacy_mention_rules: bool(push.legacy_mention_rules, 'push.legacy_mention_rules'),
+      timeout_ms: int(push.timeout_ms, 'push.timeout_ms', 100),
+      max_attempts: int(push.max_attempts, 'push.max_attempts', 1, 100),
+      retry_initial_ms: pushRetryInitial,
+      retry_max_ms: int(push.retry_max_ms, 'push.retry_max_ms', pushRetryInitial),
     },
   };
 }

@@ -40,6 +40,9 @@ import { E2eKeyService } from './services/e2ee/keys.js';
 import { KeyBackupService } from './services/e2ee/key-backup.js';
 import { RoomPreviews } from './services/rooms/previews.js';
 import { SearchService } from './services/search.js';
+import { PushRuleService } from './services/push/rules.js';
+import { PusherService } from './services/push/pushers.js';
+import { PushDelivery } from './services/push/delivery.js';
 
 export interface RateLimiters {
   client: RateLimiter;
@@ -80,6 +83,9 @@ export class Homeserver {
   readonly keyBackup: KeyBackupService;
   readonly previews: RoomPreviews;
   readonly search: SearchService;
+  readonly pushRules: PushRuleService;
+  readonly pushers: PusherService;
+  readonly pushDelivery: PushDelivery;
   private apps: FastifyInstance[] = [];
 
   private constructor(
@@ -119,8 +125,22 @@ export class Homeserver {
     });
     this.receipts = new ReceiptService(storage, this.visibility, this.notifier, this.accountData);
     // Push actions are written in each event's transaction, so unread counts survive a restart.
-    this.notifications = new NotificationService(storage, config.server_name);
+    // Push rules live in the m.push_rules account data; a change of it (or of the ignore list)
+    // reaches evaluation through the notifier. After an event commits, pushers get their pokes.
+    this.pushRules = new PushRuleService(storage.accountData, this.notifier, { legacyMentionRules: config.push.legacy_mention_rules });
+    this.accountData.provideDefault('m.push_rules', (userId) => this.pushRules.content(userId));
+    this.notifications = new NotificationService(storage, config.server_name, this.pushRules);
     storage.events.onPersisting(this.notifications.recordPushActions);
+    this.notifier.subscribe((c) => {
+      if (c.stream === 'account_data') for (const userId of c.users ?? []) this.notifications.invalidateUser(userId);
+    });
+    this.pushers = new PusherService(storage.pushers, config.push.allow_http_gateways);
+    this.pushDelivery = new PushDelivery(storage, this.pipeline, this.notifications, {
+      includeContent: config.push.include_content, timeoutMs: config.push.timeout_ms, maxAttempts: config.push.max_attempts,
+      retryInitialMs: config.push.retry_initial_ms, retryMaxMs: config.push.retry_max_ms,
+    }, log);
+    this.notifications.onNotified(this.pushDelivery.notified);
+    this.pipeline.onPersisted((s) => this.notifications.persisted(s));
     // End-to-end encryption. Joins and leaves change who must track whose devices; a deleted
     // device takes its keys and pending to-device messages with it.
     this.deviceLists = new DeviceListService(storage, this.notifier, (err) => log.error({ err }, 'device-list update failed'));
@@ -132,9 +152,12 @@ export class Homeserver {
       await this.e2eKeys.deleteDevices(userId, deviceIds);
       await this.toDevice.deleteDevices(userId, deviceIds);
     });
+    // A pusher goes with the device that set it (logout, device deletion, password change).
+    this.accounts.onDevicesDeleted((userId, deviceIds) => this.pushers.deleteForDevices(userId, deviceIds));
     this.sync = new SyncService({
       storage, notifier: this.notifier, formatter: this.formatter, visibility: this.visibility, typing: this.typing, receipts: this.receipts,
       presence: this.presence, toDevice: this.toDevice, deviceLists: this.deviceLists, notifications: this.notifications,
+      accountDataDefaults: async (userId) => [{ type: 'm.push_rules', content: await this.pushRules.content(userId) }],
       offlineAfterSyncMs: config.presence.offline_after_sync_ms, onError: (err) => log.error({ err }, 'sync failed'),
     });
     const rl = config.rate_limits;
@@ -175,6 +198,7 @@ export class Homeserver {
     this.apps = [];
     this.typing.close();
     await this.presence.close();
+    await this.pushDelivery.close();
     await this.storage.close();
   }
 }

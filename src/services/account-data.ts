@@ -19,13 +19,22 @@ export const IGNORED_USER_LIST_TYPE = 'm.ignored_user_list';
 const MAX_TAG_NAME_BYTES = 255;
 
 export class AccountDataService {
+  /** Server-managed global types every user has before anything sets them (m.push_rules). */
+  private readonly defaults = new Map<string, (userId: string) => Promise<JsonObject>>();
+
   constructor(private readonly store: AccountDataStore, private readonly notifier: Notifier) {}
 
-  /** The content of one entry; M_NOT_FOUND when it was never set. */
+  provideDefault(type: string, content: (userId: string) => Promise<JsonObject>): void {
+    this.defaults.set(type, content);
+  }
+
+  /** The content of one entry; M_NOT_FOUND when it was never set (and has no default). */
   async get(userId: string, roomId: string | null, type: string): Promise<JsonObject> {
     const content = await this.store.get(userId, roomId, type);
-    if (content === undefined) throw notFound(roomId === null ? 'Account data not found' : 'Room account data not found');
-    return content;
+    if (content !== undefined) return content;
+    const fallback = roomId === null ? this.defaults.get(type) : undefined;
+    if (fallback) return fallback(userId);
+    throw notFound(roomId === null ? 'Account data not found' : 'Room account data not found');
   }
 
   /** PUT /user/{userId}[/rooms/{roomId}]/account_data/{type}: the client-facing rules, then set. */

@@ -10,10 +10,10 @@
 // "Server behaviour"; modules/receipts "Threaded read receipts"
 import { CREATE_KEY, POWER_LEVELS_KEY, PowerLevelsView } from '../core/auth.js';
 import { domainOf } from '../core/identifiers.js';
-import { splitStateKey, type RoomEvent, type StateKey } from '../core/pdu.js';
+import { splitStateKey, type JsonObject, type JsonValue, type RoomEvent, type StateKey } from '../core/pdu.js';
 import {
-  PushEvent, compileRuleSet, evaluatePushRules, predefinedRules,
-  type CompiledRuleSet, type PredefinedRuleOptions, type PushOutcome, type PushRecipient,
+  PushEvent, compileRuleSet, effectiveRules, evaluatePushRules, hasUserChanges,
+  type CompiledRuleSet, type PushOutcome, type PushRecipient,
 } from '../core/push/index.js';
 import { getRoomVersion, type RoomVersion } from '../core/room-versions.js';
 import type { Tx } from '../storage/database.js';
@@ -21,6 +21,8 @@ import type { PersistHook } from '../storage/events.js';
 import type { Storage } from '../storage/index.js';
 import { EVERY_MEMBER, JOINED, MAIN_THREAD, type PushActionRow, type SummaryRow } from '../storage/push-actions.js';
 import type { NidStateMap } from '../storage/state.js';
+import type { StoredEvent } from '../storage/events.js';
+import type { PushRuleService } from './push/rules.js';
 
 export interface NotificationCounts {
   notification_count: number;
@@ -37,7 +39,23 @@ export interface UnreadCounts extends NotificationCounts {
   threads: Record<string, NotificationCounts>;
 }
 
-export type NotificationOptions = PredefinedRuleOptions;
+/**
+ * What one event did for the room's local members, kept from its transaction until it commits,
+ * for push delivery (services/push/delivery.ts): most got `common`; `others` maps the members who
+ * got something else (undefined: not notified), and an invitee.
+ */
+export interface EventNotification {
+  event: RoomEvent;
+  nid: number;
+  common: PushOutcome | undefined;
+  others: ReadonlyMap<string, PushOutcome | undefined>;
+}
+
+/** One notification of GET /notifications. */
+export interface NotificationItem { roomId: string; event: StoredEvent; actions: JsonValue[]; read: boolean }
+
+/** A local user's evaluation inputs: their compiled rules and whom they ignore. */
+interface UserPushState { rules: CompiledRuleSet; ignored: ReadonlySet<string> }
 
 /** What push evaluation needs to know about a room at one state group. */
 interface RoomPushContext {
@@ -59,19 +77,50 @@ interface ThreadCount { n: number; h: number; base: number }
 const MEMBER_PREFIX = 'm.room.member\u0000';
 const DEFAULT_VERSION = getRoomVersion('1') as RoomVersion;
 const CONTEXT_CACHE_ROOMS = 512;
+const USER_CACHE_SIZE = 200_000;
+const PENDING_MAX = 10_000;
+const NOBODY: ReadonlySet<string> = new Set();
 
 export class NotificationService {
   private readonly contexts = new Map<string, RoomPushContext>();
   /** The predefined rules, compiled once: their placeholders stand for whoever is evaluated. */
   private readonly defaultRules: CompiledRuleSet;
   private readonly actionsJson = new WeakMap<PushOutcome, string>();
+  /** Each local user's compiled rules and ignore list, loaded on first need, dropped when either changes. */
+  private readonly users = new Map<string, UserPushState>();
+  /** Counts invalidations, so that a load that raced with a change does not cache what it read. */
+  private invalidations = 0;
+  private readonly defaultState: UserPushState;
+  /** Outcomes of events whose transaction has not committed yet, by nid. */
+  private readonly pending = new Map<number, EventNotification>();
+  private notifiedListener: ((n: EventNotification) => void) | undefined;
 
   constructor(
     private readonly storage: Storage,
     private readonly serverName: string,
-    options: NotificationOptions = {},
+    private readonly pushRules: PushRuleService,
   ) {
-    this.defaultRules = compileRuleSet(predefinedRules(options));
+    this.defaultRules = compileRuleSet(pushRules.serverDefaults);
+    this.defaultState = { rules: this.defaultRules, ignored: NOBODY };
+  }
+
+  /** The user's push rules or ignore list changed: evaluate with the new ones from the next event on. */
+  invalidateUser(userId: string): void {
+    this.invalidations++;
+    this.users.delete(userId);
+  }
+
+  /** Who to tell, once an event has committed, what it did for its recipients (push delivery). */
+  onNotified(listener: (n: EventNotification) => void): void {
+    this.notifiedListener = listener;
+  }
+
+  /** The pipeline's after-commit listener: hands the event's outcomes to push delivery. */
+  persisted(stored: StoredEvent): void {
+    const n = this.pending.get(stored.nid);
+    if (!n) return;
+    this.pending.delete(stored.nid);
+    this.notifiedListener?.(n);
   }
 
   // ---- at persist time ----
@@ -94,9 +143,12 @@ export class NotificationService {
     const recipients = ctx.local.size - (ctx.local.has(ev.sender) ? 1 : 0) + (invitee === undefined ? 0 : 1);
     if (recipients === 0 && !senderIsLocal && joiner === undefined) return;
 
+    // spec: modules/redactions: a redacted event's notification stops counting.
+    if (ev.type === 'm.room.redaction') await this.forgetRedacted(tx, ev);
     const threadId = hasRelation(ev) ? await this.storage.pushActions.threadOf(tx, nid) : MAIN_THREAD;
     if (recipients > 0) {
-      const rows = this.evaluate(ev, ctx, invitee);
+      await this.loadUsers(tx, ctx, invitee);
+      const rows = this.evaluate(ev, nid, ctx, invitee);
       if (rows.length > 0) await this.storage.pushActions.record(tx, { roomId: ev.room_id, eventNid: nid, threadId }, rows);
     }
     if (senderIsLocal) await this.storage.pushActions.markRead(tx, ev.room_id, ev.sender, threadId, nid);
@@ -104,11 +156,107 @@ export class NotificationService {
   };
 
   /**
-   * The compiled rules of one user. Everyone has the predefined rules for now; the user's own
-   * rules (pushrules/, m.push_rules) will be layered on them here (core/push withUserRules).
+   * The compiled rules of one user as last loaded (the predefined rules when the user changed
+   * none, or was not loaded yet): users with the defaults share one compiled set, and so one
+   * candidate list per event.
    */
-  rulesFor(_userId: string): CompiledRuleSet {
-    return this.defaultRules;
+  rulesFor(userId: string): CompiledRuleSet {
+    return (this.users.get(userId) ?? this.defaultState).rules;
+  }
+
+  /** Loads, through the event's transaction, the rules and ignore lists of members not cached. */
+  private async loadUsers(tx: Tx, ctx: RoomPushContext, invitee: string | undefined): Promise<void> {
+    const missing: string[] = [];
+    for (const userId of ctx.local.keys()) if (!this.users.has(userId)) missing.push(userId);
+    if (invitee !== undefined && !this.users.has(invitee)) missing.push(invitee);
+    if (missing.length === 0) return;
+    const before = this.invalidations;
+    const loaded = await this.storage.pushRules.forUsers(tx, missing);
+    if (before !== this.invalidations) {
+      // A change landed while reading: use what was read for this event, cache nothing.
+      for (const [userId, data] of loaded) this.transient.set(userId, this.stateOf(data.pushRules, data.ignoredUserList, userId));
+      return;
+    }
+    for (const [userId, data] of loaded) {
+      if (this.users.size >= USER_CACHE_SIZE) this.users.delete(this.users.keys().next().value as string);
+      this.users.set(userId, this.stateOf(data.pushRules, data.ignoredUserList, userId));
+    }
+  }
+
+  /** States read for one evaluation without caching (see loadUsers). */
+  private readonly transient = new Map<string, UserPushState>();
+
+  private stateOf(pushRules: JsonObject | undefined, ignoredList: JsonObject | undefined, userId: string): UserPushState {
+    const user = this.pushRules.userRules(pushRules);
+    const rules = hasUserChanges(user) ? compileRuleSet(effectiveRules(this.pushRules.serverDefaults, user)) : this.defaultRules;
+    const listed = ignoredList?.ignored_users;
+    const ignored = typeof listed === 'object' && listed !== null && !Array.isArray(listed) ? new Set(Object.keys(listed)) : NOBODY;
+    if (ignored !== NOBODY) (ignored as Set<string>).delete(userId);
+    return rules === this.defaultRules && ignored.size === 0 ? this.defaultState : { rules, ignored };
+  }
+
+  private stateFor(userId: string): UserPushState {
+    return this.transient.get(userId) ?? this.users.get(userId) ?? this.defaultState;
+  }
+
+  /** Removes the redacted event's push actions and the cached counts that included them. */
+  private async forgetRedacted(tx: Tx, redaction: RoomEvent): Promise<void> {
+    const target = typeof redaction.redacts === 'string' ? redaction.redacts : typeof redaction.content.redacts === 'string' ? redaction.content.redacts : undefined;
+    if (target === undefined) return;
+    await this.storage.pushActions.forgetEvent(tx, redaction.room_id, target);
+  }
+
+  // ---- GET /notifications ----
+
+  /**
+   * The events that notified the user, newest first, before `from` (a nid; the token this
+   * returns as `next`). Rooms they are joined to (events since they joined) or invited to.
+   * `read`: at or before where they have read in the event's thread (as counts see it).
+   * spec: client-server-api modules/push "Listing Notifications"; notifications.yaml
+   */
+  async notifications(userId: string, q: { from?: number; limit: number; onlyHighlight: boolean }): Promise<{ items: NotificationItem[]; next?: number }> {
+    const store = this.storage.pushActions;
+    const roomIds = [...await this.storage.rooms.roomsWithMembership(userId, 'join'), ...await this.storage.rooms.roomsWithMembership(userId, 'invite')];
+    const memberships = new Map((await store.memberships(userId, roomIds)).map((m) => [m.roomId, m]));
+    const [receipts, positions] = await Promise.all([store.readReceipts(userId, roomIds), store.readPositions(userId, roomIds)]);
+    const read = new Map<string, number>();
+    const mark = (key: string, nid: number) => read.set(key, Math.max(read.get(key) ?? 0, nid));
+    for (const r of receipts) mark(r.threadId === undefined ? r.roomId : `${r.roomId}\u0000${r.threadId}`, r.eventNid);
+    for (const p of positions) if (p.threadId !== JOINED) mark(`${p.roomId}\u0000${p.threadId}`, p.readNid);
+
+    const picked: Array<{ roomId: string; nid: number; actions: string; read: boolean }> = [];
+    let before = q.from ?? Number.MAX_SAFE_INTEGER;
+    let exhausted = false;
+    const batch = Math.max(50, q.limit * 2);
+    while (picked.length < q.limit && !exhausted) {
+      const rows = await store.notificationRows(userId, [...memberships.keys()], before, batch);
+      exhausted = rows.length < batch;
+      // An event's own row comes first; a batch cut between an event's rows loses only the EVERY_MEMBER one.
+      const seen = new Set<number>();
+      const candidates: typeof rows = [];
+      for (const r of rows) {
+        before = r.eventNid;
+        if (seen.has(r.eventNid)) continue;
+        seen.add(r.eventNid);
+        const m = memberships.get(r.roomId);
+        if (!r.own && (m?.membership !== 'join' || r.eventNid <= (m.lastJoinNid ?? 0))) continue;
+        if (!r.notify || (q.onlyHighlight && !r.highlight)) continue;
+        candidates.push(r);
+      }
+      const events = await this.storage.events.getEventsByNid(candidates.map((r) => r.eventNid));
+      for (const r of candidates) {
+        const ev = events.get(r.eventNid);
+        // The EVERY_MEMBER row is for every member but the sender.
+        if (!ev || ev.event.sender === userId) continue;
+        const readUpTo = Math.max(read.get(r.roomId) ?? 0, read.get(`${r.roomId}\u0000${r.threadId}`) ?? 0);
+        picked.push({ roomId: r.roomId, nid: r.eventNid, actions: r.actions, read: r.eventNid <= readUpTo });
+        if (picked.length === q.limit) break;
+      }
+    }
+    const events = await this.storage.events.getEventsByNid(picked.map((p) => p.nid));
+    const items = picked.map((p) => ({ roomId: p.roomId, event: events.get(p.nid) as StoredEvent, actions: JSON.parse(p.actions) as JsonValue[], read: p.read }));
+    // A full page may have more after it; a short one is the end.
+    return { items, ...(picked.length === q.limit && q.limit > 0 ? { next: picked[picked.length - 1].nid } : {}) };
   }
 
   // ---- counts ----
@@ -219,7 +367,7 @@ export class NotificationService {
    * The rows for one event: the outcome most local members got, for all of them (EVERY_MEMBER),
    * and a row for each member who got another one (notify false when none), and for an invitee.
    */
-  private evaluate(ev: RoomEvent, ctx: RoomPushContext, invitee: string | undefined): PushActionRow[] {
+  private evaluate(ev: RoomEvent, nid: number, ctx: RoomPushContext, invitee: string | undefined): PushActionRow[] {
     const pushEvent = new PushEvent(ev, {
       memberCount: ctx.joined.size,
       senderPowerLevel: ctx.powerLevels.userLevel(ev.sender),
@@ -228,7 +376,7 @@ export class NotificationService {
     const groups = new Map<string, { outcome: PushOutcome | undefined; users: string[] }>();
     for (const recipient of ctx.local.values()) {
       if (recipient.userId === ev.sender) continue;
-      const outcome = this.notifying(evaluatePushRules(this.rulesFor(recipient.userId), pushEvent, recipient));
+      const outcome = this.outcomeFor(recipient, pushEvent);
       const key = outcome === undefined ? '' : this.actionsOf(outcome);
       let group = groups.get(key);
       if (!group) groups.set(key, group = { outcome, users: [] });
@@ -247,11 +395,28 @@ export class NotificationService {
       if (key === common) continue;
       for (const userId of group.users) rows.push(row(userId, group.outcome));
     }
+    let inviteeOutcome: PushOutcome | undefined;
     if (invitee !== undefined) {
-      const outcome = this.notifying(evaluatePushRules(this.rulesFor(invitee), pushEvent, { userId: invitee }));
-      if (outcome !== undefined) rows.push(row(invitee, outcome));
+      inviteeOutcome = this.outcomeFor({ userId: invitee }, pushEvent);
+      if (inviteeOutcome !== undefined) rows.push(row(invitee, inviteeOutcome));
+    }
+    this.transient.clear();
+
+    if (this.notifiedListener && rows.some((r) => r.notify)) {
+      const others = new Map<string, PushOutcome | undefined>();
+      for (const [key, group] of groups) if (key !== common) for (const userId of group.users) others.set(userId, group.outcome);
+      if (invitee !== undefined) others.set(invitee, inviteeOutcome);
+      if (this.pending.size >= PENDING_MAX) this.pending.delete(this.pending.keys().next().value as number); // rolled back
+      this.pending.set(nid, { event: ev, nid, common: everyone, others });
     }
     return rows;
+  }
+
+  /** A recipient's notifying outcome; events from users they ignore never notify (spec: modules/ignore_users). */
+  private outcomeFor(recipient: PushRecipient, pushEvent: PushEvent): PushOutcome | undefined {
+    const state = this.stateFor(recipient.userId);
+    if (state.ignored.has(pushEvent.event.sender)) return undefined;
+    return this.notifying(evaluatePushRules(state.rules, pushEvent, recipient));
   }
 
   /** Only outcomes that notify count; a highlight without `notify` is no notification. */

@@ -18,6 +18,8 @@ import { UserDirectoryStore } from './user-directory.js';
 import { RoomDirectoryStore } from './room-directory.js';
 import { RelationStore } from './relations.js';
 import { PushActionStore } from './push-actions.js';
+import { PusherStore } from './push-pushers.js';
+import { PushRuleStore } from './push-rules.js';
 import { FilterStore } from './filters.js';
 import { SyncStore } from './sync.js';
 import { E2eKeyStore } from './e2e-keys.js';
@@ -44,6 +46,8 @@ export class Storage {
   readonly roomDirectory: RoomDirectoryStore;
   readonly relations: RelationStore;
   readonly pushActions: PushActionStore;
+  readonly pushers: PusherStore;
+  readonly pushRules: PushRuleStore;
   readonly filters: FilterStore;
   readonly sync: SyncStore;
   readonly e2eKeys: E2eKeyStore;
@@ -71,6 +75,8 @@ export class Storage {
     this.roomDirectory = new RoomDirectoryStore(db);
     this.relations = new RelationStore(db);
     this.pushActions = new PushActionStore(db);
+    this.pushers = new PusherStore(db);
+    this.pushRules = new PushRuleStore();
     this.filters = new FilterStore(db);
     this.sync = new SyncStore(db);
     this.e2eKeys = new E2eKeyStore(db);

@@ -11,6 +11,7 @@ import * as m007 from './migrations/007-sync.js';
 import * as m008 from './migrations/008-e2ee.js';
 import * as m009 from './migrations/009-push-actions.js';
 import * as m011 from './migrations/011-search.js';
+import * as m010 from './migrations/010-push.js';
 import * as m014 from './migrations/014-federation-events.js';
 
 const MIGRATIONS: Record<string, Migration> = {
@@ -24,6 +25,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '008-e2ee': m008,
   '009-push-actions': m009,
   '011-search': m011,
+  '010-push': m010,
   '014-federation-events': m014,
 };
 

@@ -44,6 +44,7 @@ export interface MembershipRow {
   latestPushNid: number;
 }
 export interface SummaryRow { roomId: string; countedNid: number; counts: string }
+export interface NotificationRow { roomId: string; eventNid: number; own: boolean; threadId: string; notify: boolean; highlight: boolean; actions: string }
 
 export class PushActionStore {
   constructor(private readonly db: DB) {}
@@ -82,7 +83,36 @@ export class PushActionStore {
       .onConflict((oc) => oc.columns(['room_id', 'user_id', 'thread_id']).doUpdateSet({ read_nid: eventNid })).execute();
   }
 
+  /**
+   * A redacted event notifies no more: its rows go, and so do the cached counts that included it
+   * (they are recounted on the next read).
+   */
+  async forgetEvent(tx: Tx, roomId: string, eventId: string): Promise<void> {
+    const ev = await tx.selectFrom('events').select('nid').where('event_id', '=', eventId).where('room_id', '=', roomId).executeTakeFirst();
+    if (!ev) return;
+    const nid = Number(ev.nid);
+    const removed = await tx.deleteFrom('event_push_actions').where('room_id', '=', roomId).where('event_nid', '=', nid).executeTakeFirst();
+    if (Number(removed.numDeletedRows) > 0) await tx.deleteFrom('event_push_summary').where('room_id', '=', roomId).where('counted_nid', '>=', nid).execute();
+  }
+
   // ---- reads ----
+
+  /**
+   * For GET /notifications: the rows of these rooms that concern the user (their own, and the
+   * EVERY_MEMBER ones), newest first, before `beforeNid`; an event's own row comes before its
+   * EVERY_MEMBER row.
+   */
+  async notificationRows(userId: string, roomIds: readonly string[], beforeNid: number, limit: number): Promise<NotificationRow[]> {
+    if (roomIds.length === 0) return [];
+    const rows = await this.db.selectFrom('event_push_actions').select(['room_id', 'event_nid', 'user_id', 'thread_id', 'notify', 'highlight', 'actions'])
+      .where('room_id', 'in', roomIds).where('user_id', 'in', [userId, EVERY_MEMBER]).where('event_nid', '<', beforeNid)
+      .orderBy('event_nid', 'desc').orderBy('user_id', 'desc').limit(limit).execute();
+    return rows.map((r) => ({
+      roomId: r.room_id, eventNid: Number(r.event_nid), own: r.user_id === userId, threadId: r.thread_id,
+      notify: r.notify === 1, highlight: r.highlight === 1, actions: r.actions,
+    }));
+  }
+
 
   /**
    * The events after `afterNid` in a room as one user got them: their own row, else the room's

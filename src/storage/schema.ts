@@ -150,6 +150,12 @@ export interface EventPushSummaryTable { room_id: string; user_id: string; count
 /** Federation events (migration 014): the stripped state sent with an invite from another server. */
 export interface InviteStrippedStateTable { event_id: string; state: string }
 
+// Pushers (migration 010): one per (user, app_id, pushkey); `data` is the JSON PusherData.
+export interface PushersTable {
+  id: Generated<number>; user_id: string; device_id: string | null; kind: string; app_id: string; pushkey: string; pushkey_ts: number;
+  app_display_name: string; device_display_name: string; profile_tag: string | null; lang: string; data: string;
+}
+
 export interface Schema {
   users: UsersTable;
   profiles: ProfilesTable;
@@ -192,5 +198,6 @@ export interface Schema {
   event_push_actions: EventPushActionsTable;
   event_push_read: EventPushReadTable;
   event_push_summary: EventPushSummaryTable;
+  pushers: PushersTable;
   invite_stripped_state: InviteStrippedStateTable;
 }

@@ -9,3 +9,8 @@ export {
   type PushableEvent, type PushRoomFacts, type PushRecipient, type PushOutcome, type CompiledRuleSet,
 } from './evaluate.js';
 export { compileGlob, globMatches, containsWord, parsePropertyPath, lookupProperty, type GlobMatcher } from './match.js';
+export {
+  emptyUserRules, hasUserChanges, parseUserRules, effectiveRules, ruleSetContent, clientRule,
+  checkNewRuleId, checkActions, checkConditions, ruleFromBody, isRuleProblem,
+  type UserPushRules, type RuleProblem,
+} from './user-rules.js';

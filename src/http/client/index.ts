@@ -25,6 +25,7 @@ import { keyRoutes } from './keys.js';
 import { toDeviceRoutes } from './to-device.js';
 import { keyBackupRoutes } from './key-backup.js';
 import { searchRoutes } from './search.js';
+import { pushRoutes } from './push.js';
 
 export function clientRoutes(app: FastifyInstance, hs: Homeserver): void {
   for (const routes of [versionsRoutes, registrationRoutes, loginRoutes, accountRoutes, deviceRoutes, profileRoutes, roomRoutes, roomReadRoutes, roomExtraRoutes, directoryRoutes, relationRoutes, typingRoutes, presenceRoutes, receiptRoutes]) routes(app, hs);
@@ -32,4 +33,5 @@ export function clientRoutes(app: FastifyInstance, hs: Homeserver): void {
   for (const routes of [syncRoutes, filterRoutes]) routes(app, hs);
   searchRoutes(app, hs);
   for (const routes of [keyRoutes, toDeviceRoutes, keyBackupRoutes]) routes(app, hs);
+  pushRoutes(app, hs);
 }

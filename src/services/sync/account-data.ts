@@ -12,10 +12,15 @@ export interface AccountDataQuery {
   freshRooms: readonly string[];
   globalFilter?: EventFilter;
   roomFilter?: RoomEventFilter;
+  /** Global account data the user has without having set it; sent on initial sync when not set. */
+  defaults?: (userId: string) => Promise<AccountDataEvent[]>;
 }
 
 export async function accountDataChanges(store: AccountDataStore, q: AccountDataQuery): Promise<{ global: AccountDataEvent[]; rooms: Map<string, AccountDataEvent[]> }> {
   const changes = await store.changesSince(q.userId, q.since ?? 0, q.upTo);
+  if (q.since === undefined && q.defaults) {
+    for (const d of await q.defaults(q.userId)) if (!changes.global.some((e) => e.type === d.type)) changes.global.push(d);
+  }
   const rooms = new Map(Object.entries(changes.rooms));
   if (q.since !== undefined && q.freshRooms.length) {
     const all = await store.changesSince(q.userId, 0, q.upTo);

@@ -16,6 +16,7 @@ import type { EventFormatter } from '../rooms/format.js';
 import type { Visibility } from '../rooms/visibility.js';
 import type { TypingService } from '../typing.js';
 import { accountDataChanges } from './account-data.js';
+import type { AccountDataEvent } from '../../storage/account-data.js';
 import { e2eeSection } from './e2ee.js';
 import { ephemeralEvents } from './ephemeral.js';
 import { FilterService } from './filters.js';
@@ -62,6 +63,8 @@ export interface SyncDeps {
   deviceLists: DeviceListService;
   /** Unread notification counts per room and thread ('main' for the main timeline); the room's are their sums. */
   notifications?: { countsForRooms(userId: string, roomIds: readonly string[]): Promise<Map<string, UnreadCounts>> };
+  /** Global account data a user has even before setting it (m.push_rules), sent on initial sync. */
+  accountDataDefaults?: (userId: string) => Promise<AccountDataEvent[]>;
   /** presence.offline_after_sync_ms */
   offlineAfterSyncMs: number;
   onError: (err: unknown) => void;
@@ -251,6 +254,7 @@ export class SyncService {
       }),
       accountDataChanges(storage.accountData, {
         userId: req.userId, since: since?.accountData, upTo: upTo.accountData, freshRooms: fresh, globalFilter: filter.account_data, roomFilter: roomFilter?.account_data,
+        ...(this.d.accountDataDefaults ? { defaults: this.d.accountDataDefaults } : {}),
       }),
       // Rooms new to the client bring their members' presence along.
       (async () => this.presence.events(req.userId, since?.presence, upTo.presence,
