@@ -113,9 +113,10 @@ export class AccountService {
    * account data (global and per room, the ignore list and push rules with it) is deleted
    * (spec: the `erase` parameter names account data as "non-event data" to erase; Synapse
    * deletes it in any case). A room that refuses the leave is skipped: the account is
-   * deactivated either way.
+   * deactivated either way. With `erase`, users who join a room later see the user's events
+   * redacted (services/rooms/visibility.ts); those who could see them before still can.
    */
-  async deactivate(userId: string): Promise<void> {
+  async deactivate(userId: string, erase = false): Promise<void> {
     const all = (await this.storage.devices.listDevices(userId)).map((d) => d.deviceId);
     await this.deleteDevices(userId, all);
     await this.storage.accounts.deactivate(userId);
@@ -123,6 +124,7 @@ export class AccountService {
     await this.storage.profileFields.deleteAll(userId);
     await this.leaveAllRooms(userId);
     await this.storage.accountData.deleteAll(userId);
+    if (erase) await this.storage.accounts.markErased(userId);
   }
 
   private async leaveAllRooms(userId: string): Promise<void> {

@@ -1,5 +1,6 @@
 // Users and their profiles.
 import type { DB } from './database.js';
+import { streamHighWater } from './stream-position.js';
 
 export interface UserRow {
   userId: string;
@@ -11,6 +12,8 @@ export interface UserRow {
 }
 
 export class AccountStore {
+  private erased: Map<string, number> | undefined;
+
   constructor(private readonly db: DB) {}
 
   /** Creates the user and profile; returns false if the user ID is taken. */
@@ -49,6 +52,25 @@ export class AccountStore {
       await tx.updateTable('users').set({ deactivated: 1, password_hash: null }).where('user_id', '=', userId).execute();
       await tx.updateTable('profiles').set({ displayname: null, avatar_url: null }).where('user_id', '=', userId).execute();
     });
+  }
+
+  /** Records an erasure (idempotent): events up to now stay readable to those who could see them. */
+  async markErased(userId: string): Promise<void> {
+    const at = await streamHighWater(this.db, 'events', 'nid');
+    await this.db.insertInto('erased_users').values({ user_id: userId, erased_at_nid: at }).onConflict((oc) => oc.column('user_id').doNothing()).execute();
+    this.erased = undefined;
+  }
+
+  /**
+   * Every erased user with the event position of their erasure. Read on every visibility check,
+   * so kept in memory (erasures are rare; one process writes them).
+   */
+  async erasedUsers(): Promise<ReadonlyMap<string, number>> {
+    if (!this.erased) {
+      const rows = await this.db.selectFrom('erased_users').select(['user_id', 'erased_at_nid']).execute();
+      this.erased = new Map(rows.map((r) => [r.user_id, Number(r.erased_at_nid)]));
+    }
+    return this.erased;
   }
 
   async getProfile(userId: string): Promise<{ displayname: string | null; avatar_url: string | null } | undefined> {

@@ -10,6 +10,7 @@ import * as m006 from './migrations/006-receipts-presence.js';
 import * as m007 from './migrations/007-sync.js';
 import * as m008 from './migrations/008-e2ee.js';
 import * as m009 from './migrations/009-push-actions.js';
+import * as m015 from './migrations/015-erased-users.js';
 import * as m011 from './migrations/011-search.js';
 import * as m010 from './migrations/010-push.js';
 import * as m014 from './migrations/014-federation-events.js';
@@ -24,6 +25,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '007-sync': m007,
   '008-e2ee': m008,
   '009-push-actions': m009,
+  '015-erased-users': m015,
   '011-search': m011,
   '010-push': m010,
   '014-federation-events': m014,

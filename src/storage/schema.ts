@@ -156,7 +156,14 @@ export interface PushersTable {
   app_display_name: string; device_display_name: string; profile_tag: string | null; lang: string; data: string;
 }
 
+/** Users who deactivated with erase (migrations/015-erased-users.ts). */
+export interface ErasedUsersTable {
+  user_id: string;
+  erased_at_nid: number;
+}
+
 export interface Schema {
+  erased_users: ErasedUsersTable;
   users: UsersTable;
   profiles: ProfilesTable;
   devices: DevicesTable;

@@ -44,7 +44,7 @@ export function accountRoutes(app: FastifyInstance, hs: Homeserver): void {
     const r = requester(req);
     await hs.uia.authenticate({ method: 'POST', path: '/account/deactivate', userId: r.userId, auth: req.body.auth },
       passwordFlow, { 'm.login.password': passwordStage(hs) });
-    await hs.accounts.deactivate(r.userId);
+    await hs.accounts.deactivate(r.userId, req.body.erase === true);
     // spec: "must be `success` if the homeserver has no identifiers to unbind": Weft binds none.
     return { id_server_unbind_result: 'success' };
   });
