@@ -64,7 +64,9 @@ function withStatementCache(sqlite: SQLite.Database): SQLite.Database {
 }
 
 export function openPostgres(url: string, poolSize: number): Database {
-  const pool = new pg.Pool({ connectionString: url, max: poolSize });
+  // JIT compilation pays off for long analytical queries; a homeserver's are short, and for the
+  // few large ones (a big initial sync) compiling costs more than it saves.
+  const pool = new pg.Pool({ connectionString: url, max: poolSize, options: '-c jit=off' });
   // An idle connection that the server drops (a restart, an administrator) is an 'error' event
   // on the pool; unhandled, it would end the process. The pool replaces the connection on the
   // next query, and a query on a dead connection fails with its own error.
