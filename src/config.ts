@@ -4,6 +4,7 @@ import { readFileSync, existsSync, writeFileSync, mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import YAML from 'yaml';
+import { DEFAULT_IP_DENYLIST, parseCidr } from './services/net/ip-policy.js';
 
 export type Resource = 'client' | 'federation' | 'keys' | 'media' | 'admin' | 'health' | 'metrics';
 export const RESOURCES: readonly Resource[] = ['client', 'federation', 'keys', 'media', 'admin', 'health', 'metrics'];
@@ -53,6 +54,17 @@ export interface Config {
   max_request_body_bytes: number;
   log_level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   media_path: string;
+  /** Federation (spec: server-server-api): TLS trust, the outbound IP policy, key servers, retries. */
+  federation: {
+    trusted_ca_path: string | null;
+    ip_range_denylist: string[];
+    ip_range_allowlist: string[];
+    trusted_key_servers: Array<{ server_name: string; verify_keys: Record<string, string> }>;
+    old_verify_keys: Record<string, { key: string; expired_ts: number }>;
+    request_timeout_ms: number;
+    backoff_base_ms: number;
+    backoff_max_ms: number;
+  };
   signing_key_path: string;
   well_known: { client_base_url: string | null; server: string | null };
   /** TURN server credentials handed to clients (GET /voip/turnServer), coturn `use-auth-secret` style. */
@@ -104,6 +116,16 @@ export function defaultConfig(): Config {
     max_request_body_bytes: 1024 * 1024,
     log_level: 'info',
     media_path: './data/media',
+    federation: {
+      trusted_ca_path: null,
+      ip_range_denylist: [...DEFAULT_IP_DENYLIST],
+      ip_range_allowlist: [],
+      trusted_key_servers: [],
+      old_verify_keys: {},
+      request_timeout_ms: 30_000,
+      backoff_base_ms: 5_000,
+      backoff_max_ms: 60 * 60_000,
+    },
     signing_key_path: './data/signing.key',
     well_known: { client_base_url: null, server: null },
     turn: { uris: [], shared_secret: null, user_lifetime_ms: 24 * 60 * 60_000, allow_guests: true },
@@ -273,6 +295,8 @@ export function validateConfig(raw: unknown, baseDir = process.cwd()): Config {
   }
   if (!public_baseurl.endsWith('/')) public_baseurl += '/';
 
+  const federation = validateFederation(obj(c.federation, 'federation'), d.federation, baseDir);
+
   const refreshLifetime = sess.refresh_token_lifetime_ms;
   return {
     server_name,
@@ -304,6 +328,7 @@ export function validateConfig(raw: unknown, baseDir = process.cwd()): Config {
     max_request_body_bytes: int(c.max_request_body_bytes, 'max_request_body_bytes', 1024),
     log_level: oneOf(c.log_level, 'log_level', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const),
     media_path: resolve(baseDir, str(c.media_path, 'media_path')),
+    federation,
     signing_key_path: resolve(baseDir, str(c.signing_key_path, 'signing_key_path')),
     well_known: {
       client_base_url: optStr(wk.client_base_url, 'well_known.client_base_url'),
@@ -324,6 +349,66 @@ export function validateConfig(raw: unknown, baseDir = process.cwd()): Config {
       retry_initial_ms: pushRetryInitial,
       retry_max_ms: int(push.retry_max_ms, 'push.retry_max_ms', pushRetryInitial),
     },
+  };
+}
+
+function validateFederation(f: Plain, d: Config['federation'], baseDir: string): Config['federation'] {
+  noUnknownKeys(f, 'federation', d);
+  const caPath = optStr(f.trusted_ca_path, 'federation.trusted_ca_path');
+  const trusted_ca_path = caPath === null ? null : resolve(baseDir, caPath);
+  if (trusted_ca_path !== null && !existsSync(trusted_ca_path)) throw new ConfigError('federation.trusted_ca_path', `no such file ${trusted_ca_path}`);
+  const cidrs = (name: 'ip_range_denylist' | 'ip_range_allowlist'): string[] => {
+    const list = f[name];
+    if (!Array.isArray(list)) throw new ConfigError(`federation.${name}`, `must be a list of IP ranges (got ${describe(list)})`);
+    return list.map((r, i) => {
+      const range = str(r, `federation.${name}[${i}]`);
+      try { parseCidr(range); } catch (err) { throw new ConfigError(`federation.${name}[${i}]`, (err as Error).message); }
+      return range;
+    });
+  };
+  const keyId = /^ed25519:[a-zA-Z0-9_]+$/;
+  const base64Key = (v: unknown, option: string): string => {
+    const k = str(v, option);
+    if (!/^[A-Za-z0-9+/]{43}$/.test(k)) throw new ConfigError(option, 'must be an unpadded base64 ed25519 public key (43 characters)');
+    return k;
+  };
+  if (!Array.isArray(f.trusted_key_servers)) throw new ConfigError('federation.trusted_key_servers', `must be a list (got ${describe(f.trusted_key_servers)})`);
+  const trusted_key_servers = f.trusted_key_servers.map((t, i) => {
+    const o = `federation.trusted_key_servers[${i}]`;
+    const to = obj(t, o);
+    noUnknownKeys(to, o, { server_name: 0, verify_keys: 0 });
+    const server_name = str(to.server_name, `${o}.server_name`);
+    if (!SERVER_NAME.test(server_name)) throw new ConfigError(`${o}.server_name`, `is not a valid server name (got ${describe(server_name)})`);
+    const vk = obj(to.verify_keys, `${o}.verify_keys`);
+    if (Object.keys(vk).length === 0) throw new ConfigError(`${o}.verify_keys`, 'must name at least one key');
+    const verify_keys: Record<string, string> = {};
+    for (const [id, key] of Object.entries(vk)) {
+      if (!keyId.test(id)) throw new ConfigError(`${o}.verify_keys.${id}`, 'is not an ed25519 key ID (ed25519:<version>)');
+      verify_keys[id] = base64Key(key, `${o}.verify_keys.${id}`);
+    }
+    return { server_name, verify_keys };
+  });
+  const old = obj(f.old_verify_keys, 'federation.old_verify_keys');
+  const old_verify_keys: Config['federation']['old_verify_keys'] = {};
+  for (const [id, v] of Object.entries(old)) {
+    const o = `federation.old_verify_keys.${id}`;
+    if (!keyId.test(id)) throw new ConfigError(o, 'is not an ed25519 key ID (ed25519:<version>)');
+    const vo = obj(v, o);
+    noUnknownKeys(vo, o, { key: 0, expired_ts: 0 });
+    old_verify_keys[id] = { key: base64Key(vo.key, `${o}.key`), expired_ts: int(vo.expired_ts, `${o}.expired_ts`, 0) };
+  }
+  const backoff_base_ms = int(f.backoff_base_ms, 'federation.backoff_base_ms', 10);
+  const backoff_max_ms = int(f.backoff_max_ms, 'federation.backoff_max_ms', 10);
+  if (backoff_max_ms < backoff_base_ms) throw new ConfigError('federation.backoff_max_ms', 'must not be less than federation.backoff_base_ms');
+  return {
+    trusted_ca_path,
+    ip_range_denylist: cidrs('ip_range_denylist'),
+    ip_range_allowlist: cidrs('ip_range_allowlist'),
+    trusted_key_servers,
+    old_verify_keys,
+    request_timeout_ms: int(f.request_timeout_ms, 'federation.request_timeout_ms', 100),
+    backoff_base_ms,
+    backoff_max_ms,
   };
 }
 

@@ -39,6 +39,10 @@ import { ToDeviceService } from './services/e2ee/to-device.js';
 import { E2eKeyService } from './services/e2ee/keys.js';
 import { KeyBackupService } from './services/e2ee/key-backup.js';
 import { RoomPreviews } from './services/rooms/previews.js';
+import { FederationClient } from './services/federation/client.js';
+import { KeyRing } from './services/federation/keyring.js';
+import { FederationSender } from './services/federation/sender.js';
+import { IpPolicy } from './services/net/ip-policy.js';
 import { SearchService } from './services/search.js';
 import { PushRuleService } from './services/push/rules.js';
 import { PusherService } from './services/push/pushers.js';
@@ -82,6 +86,9 @@ export class Homeserver {
   readonly e2eKeys: E2eKeyService;
   readonly keyBackup: KeyBackupService;
   readonly previews: RoomPreviews;
+  readonly federationClient: FederationClient;
+  readonly keyRing: KeyRing;
+  readonly federationSender: FederationSender;
   readonly search: SearchService;
   readonly pushRules: PushRuleService;
   readonly pushers: PusherService;
@@ -160,6 +167,22 @@ export class Homeserver {
       accountDataDefaults: async (userId) => [{ type: 'm.push_rules', content: await this.pushRules.content(userId) }],
       offlineAfterSyncMs: config.presence.offline_after_sync_ms, onError: (err) => log.error({ err }, 'sync failed'),
     });
+    // Federation transport: other servers' keys, signed requests to them, the outbound queue.
+    const fed = config.federation;
+    this.federationClient = new FederationClient({
+      serverName: config.server_name, signingKey,
+      ipPolicy: new IpPolicy({ denylist: fed.ip_range_denylist, allowlist: fed.ip_range_allowlist }),
+      ...(fed.trusted_ca_path !== null ? { trustedCaPem: readFileSync(fed.trusted_ca_path, 'utf8') } : {}),
+      timeoutMs: fed.request_timeout_ms,
+    });
+    this.keyRing = new KeyRing({
+      serverName: config.server_name, signingKey, oldVerifyKeys: fed.old_verify_keys, trustedKeyServers: fed.trusted_key_servers,
+      store: storage.federation, client: this.federationClient, log,
+    });
+    this.federationSender = new FederationSender({
+      serverName: config.server_name, store: storage.federation, client: this.federationClient, log,
+      backoffBaseMs: fed.backoff_base_ms, backoffMaxMs: fed.backoff_max_ms,
+    });
     const rl = config.rate_limits;
     this.rateLimits = {
       client: new RateLimiter(rl.client, rl.enabled),
@@ -181,6 +204,7 @@ export class Homeserver {
   async listen(): Promise<string[]> {
     this.presence.start();
     this.sync.start();
+    await this.federationSender.start();
     const addresses: string[] = [];
     for (const l of this.config.listeners) {
       const https = l.tls ? { cert: readFileSync(l.tls.certificate_path), key: readFileSync(l.tls.private_key_path) } : undefined;
@@ -199,6 +223,8 @@ export class Homeserver {
     this.typing.close();
     await this.presence.close();
     await this.pushDelivery.close();
+    await this.federationSender.close();
+    await this.federationClient.close();
     await this.storage.close();
   }
 }

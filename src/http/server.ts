@@ -11,7 +11,7 @@ import type { Homeserver } from '../homeserver.js';
 import type { Requester } from '../services/sessions.js';
 import { clientRoutes } from './client/index.js';
 import { adminRoutes } from './admin/index.js';
-import { federationOpenIdRoutes } from './federation/openid.js';
+import { federationRoutes, federationKeyRoutes } from './federation/index.js';
 import { wellKnownRoutes } from './well-known.js';
 import { observabilityRoutes, recordRequest } from './observability.js';
 
@@ -156,7 +156,8 @@ export function buildApp(hs: Homeserver, resources: readonly Resource[], logger:
     ['client', clientRoutes],
     ['client', wellKnownRoutes],
     ['admin', adminRoutes],
-    ['federation', federationOpenIdRoutes],
+    ['federation', federationRoutes],
+    ['keys', federationKeyRoutes],
   ];
   for (const [resource, register] of modules) if (resources.includes(resource)) register(app, hs);
   observabilityRoutes(app, hs, resources);

@@ -26,6 +26,7 @@ import { E2eKeyStore } from './e2e-keys.js';
 import { DeviceListStore } from './device-lists.js';
 import { ToDeviceStore } from './to-device.js';
 import { KeyBackupStore } from './key-backup.js';
+import { FederationStore } from './federation.js';
 import { SearchStore } from './search.js';
 
 export class Storage {
@@ -54,6 +55,7 @@ export class Storage {
   readonly deviceLists: DeviceListStore;
   readonly toDevice: ToDeviceStore;
   readonly keyBackup: KeyBackupStore;
+  readonly federation: FederationStore;
   readonly search: SearchStore;
 
   constructor(readonly database: Database) {
@@ -83,6 +85,7 @@ export class Storage {
     this.deviceLists = new DeviceListStore(db);
     this.toDevice = new ToDeviceStore(db);
     this.keyBackup = new KeyBackupStore(db);
+    this.federation = new FederationStore(db);
     // The search index is written in each event's transaction (storage/search.ts).
     this.search = new SearchStore(db, database.engine);
     this.events.onPersisting(this.search.index);

@@ -10,6 +10,7 @@ import * as m006 from './migrations/006-receipts-presence.js';
 import * as m007 from './migrations/007-sync.js';
 import * as m008 from './migrations/008-e2ee.js';
 import * as m009 from './migrations/009-push-actions.js';
+import * as m013 from './migrations/013-federation-transport.js';
 import * as m015 from './migrations/015-erased-users.js';
 import * as m011 from './migrations/011-search.js';
 import * as m010 from './migrations/010-push.js';
@@ -25,6 +26,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '007-sync': m007,
   '008-e2ee': m008,
   '009-push-actions': m009,
+  '013-federation-transport': m013,
   '015-erased-users': m015,
   '011-search': m011,
   '010-push': m010,

@@ -162,6 +162,13 @@ export interface ErasedUsersTable {
   erased_at_nid: number;
 }
 
+// Federation transport (migration 013).
+export interface ServerKeysTable { server_name: string; key_id: string; verify_key: string; valid_until_ts: number | null; expired_ts: number | null; fetched_ts: number }
+export interface ServerKeyResponsesTable { server_name: string; response_json: string; valid_until_ts: number; fetched_ts: number }
+export interface FederationOutboxTable { id: Generated<number>; destination: string; kind: string; json: string; created_ts: number }
+export interface FederationInboundTxnsTable { origin: string; txn_id: string; response_json: string; received_ts: number }
+export interface FederationDestinationsTable { destination: string; failures: number; retry_after_ts: number; last_failure_ts: number }
+
 export interface Schema {
   erased_users: ErasedUsersTable;
   users: UsersTable;
@@ -205,6 +212,11 @@ export interface Schema {
   event_push_actions: EventPushActionsTable;
   event_push_read: EventPushReadTable;
   event_push_summary: EventPushSummaryTable;
+  server_keys: ServerKeysTable;
+  server_key_responses: ServerKeyResponsesTable;
+  federation_outbox: FederationOutboxTable;
+  federation_inbound_txns: FederationInboundTxnsTable;
+  federation_destinations: FederationDestinationsTable;
   pushers: PushersTable;
   invite_stripped_state: InviteStrippedStateTable;
 }

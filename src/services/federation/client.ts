@@ -1,0 +1,192 @@
+// Outbound requests to other servers: discovery, TLS (the system's CAs plus an optional trusted
+// CA), the outbound IP deny list, X-Matrix request signing, JSON in and out.
+// spec: server-server-api "Request Authentication", "TLS", "Resolving server names"
+import { rootCertificates } from 'node:tls';
+import { Agent, request as undiciRequest, type Dispatcher } from 'undici';
+import { signRequest } from '../../core/federation-auth.js';
+import type { SigningKey } from '../../core/crypto.js';
+import { IpPolicy } from '../net/ip-policy.js';
+import { ServerDiscovery, parseWellKnown, systemResolveSrv, wellKnownCacheMs, type DiscoveryResolver, type WellKnownResult } from './discovery.js';
+
+/** A failed request to another server: a non-2xx answer, a network error, a denied address or a timeout. */
+export class FederationRequestError extends Error {
+  constructor(message: string, readonly status?: number, readonly errcode?: string, readonly body?: unknown) {
+    super(message);
+    this.name = 'FederationRequestError';
+  }
+}
+
+export interface FederationClientOptions {
+  serverName: string;
+  signingKey: SigningKey;
+  ipPolicy: IpPolicy;
+  /** PEM of extra certificate authorities to trust, besides the system's. */
+  trustedCaPem?: string;
+  /** Default time a request may take, in ms. */
+  timeoutMs?: number;
+  /** Largest response body accepted, in bytes. */
+  maxResponseBytes?: number;
+  /** Replaces SRV look-ups through node:dns (tests). */
+  resolveSrv?: DiscoveryResolver['resolveSrv'];
+}
+
+export interface RequestOptions {
+  query?: Record<string, string | string[]>;
+  body?: unknown;
+  timeoutMs?: number;
+  /** Send without an X-Matrix signature (key fetching: the key endpoints need none). */
+  unsigned?: boolean;
+}
+
+const MAX_REDIRECTS = 5;
+
+export class FederationClient {
+  readonly discovery: ServerDiscovery;
+  private readonly agent: Agent;
+  private readonly timeoutMs: number;
+  private readonly maxResponseBytes: number;
+
+  constructor(private readonly opts: FederationClientOptions) {
+    this.timeoutMs = opts.timeoutMs ?? 30_000;
+    this.maxResponseBytes = opts.maxResponseBytes ?? 256 * 1024 * 1024;
+    // Every connection passes the IP policy (after DNS, and on the connected socket); certificates
+    // are always verified, against the system's CAs plus the configured one.
+    const ca = opts.trustedCaPem !== undefined ? [...rootCertificates, opts.trustedCaPem] : undefined;
+    this.agent = opts.ipPolicy.agent({
+      connect: { ...(ca ? { ca } : {}), rejectUnauthorized: true },
+      keepAliveTimeout: 30_000,
+      connections: 16,
+    });
+    this.discovery = new ServerDiscovery({
+      fetchWellKnown: (hostname) => this.fetchWellKnown(hostname),
+      resolveSrv: opts.resolveSrv ?? systemResolveSrv,
+    });
+  }
+
+  /** A signed JSON request to `destination`; throws FederationRequestError unless it answers 2xx with JSON. */
+  async request<T = unknown>(destination: string, method: 'GET' | 'PUT' | 'POST', path: string, o: RequestOptions = {}): Promise<T> {
+    if (destination === this.opts.serverName) throw new FederationRequestError(`refusing a federation request to ourselves (${destination})`);
+    const uri = path + queryString(o.query);
+    let resolved;
+    try {
+      resolved = await this.discovery.resolve(destination);
+    } catch (err) {
+      throw new FederationRequestError(`cannot resolve ${destination}: ${(err as Error).message}`);
+    }
+    const headers: Record<string, string> = { host: resolved.hostHeader, accept: 'application/json' };
+    const content = o.body === undefined && method !== 'GET' ? {} : o.body;
+    if (content !== undefined) headers['content-type'] = 'application/json';
+    if (!o.unsigned) {
+      const auth = signRequest({ method, uri, origin: this.opts.serverName, destination, ...(content !== undefined ? { content } : {}) }, this.opts.signingKey);
+      if (!auth.ok) throw new FederationRequestError(`cannot sign the request: ${auth.reason}`);
+      headers.authorization = auth.value;
+    }
+    const target = resolved.target.includes(':') ? `[${resolved.target}]` : resolved.target;
+    const url = `https://${target}:${resolved.port}${uri}`;
+    const res = await this.send(url, { method, headers, body: content !== undefined ? JSON.stringify(content) : undefined }, o.timeoutMs, destination);
+    const text = await this.readBody(res, destination);
+    let json: unknown;
+    try {
+      json = text === '' ? undefined : JSON.parse(text);
+    } catch {
+      json = undefined;
+    }
+    if (res.statusCode < 200 || res.statusCode >= 300) {
+      const errcode = typeof (json as { errcode?: unknown } | undefined)?.errcode === 'string' ? (json as { errcode: string }).errcode : undefined;
+      const error = typeof (json as { error?: unknown } | undefined)?.error === 'string' ? `: ${(json as { error: string }).error}` : '';
+      throw new FederationRequestError(`${method} ${destination}${path} answered ${res.statusCode}${errcode ? ` ${errcode}` : ''}${error}`, res.statusCode, errcode, json);
+    }
+    if (typeof json !== 'object' || json === null) throw new FederationRequestError(`${method} ${destination}${path} answered something other than a JSON object`, res.statusCode);
+    return json as T;
+  }
+
+  private closed = false;
+
+  /** Ends open connections; requests still running fail. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.agent.destroy();
+  }
+
+  private async send(url: string, init: { method: string; headers: Record<string, string>; body?: string }, timeoutMs: number | undefined, destination: string): Promise<Dispatcher.ResponseData> {
+    try {
+      return await undiciRequest(url, {
+        ...init, dispatcher: this.agent, signal: AbortSignal.timeout(timeoutMs ?? this.timeoutMs),
+      });
+    } catch (err) {
+      const e = err as Error & { code?: string; cause?: Error & { code?: string } };
+      const reason = e.name === 'TimeoutError' || e.name === 'AbortError' ? 'timed out' : `${e.code ?? e.cause?.code ?? ''} ${e.message}`.trim();
+      throw new FederationRequestError(`request to ${destination} failed: ${reason}`);
+    }
+  }
+
+  private async readBody(res: Dispatcher.ResponseData, destination: string): Promise<string> {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    try {
+      for await (const chunk of res.body) {
+        size += (chunk as Buffer).length;
+        if (size > this.maxResponseBytes) {
+          res.body.destroy();
+          throw new FederationRequestError(`response from ${destination} is larger than ${this.maxResponseBytes} bytes`);
+        }
+        chunks.push(chunk as Buffer);
+      }
+    } catch (err) {
+      if (err instanceof FederationRequestError) throw err;
+      throw new FederationRequestError(`reading the response from ${destination} failed: ${(err as Error).message}`);
+    }
+    return Buffer.concat(chunks).toString('utf8');
+  }
+
+  /** GET https://<hostname>/.well-known/matrix/server, following redirects; any failure is an error answer. */
+  private async fetchWellKnown(hostname: string): Promise<WellKnownResult> {
+    let url = `https://${hostname}/.well-known/matrix/server`;
+    try {
+      for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
+        const res = await undiciRequest(url, { method: 'GET', dispatcher: this.agent, signal: AbortSignal.timeout(10_000), headers: { accept: 'application/json' } });
+        const location = res.headers.location;
+        if (res.statusCode >= 300 && res.statusCode < 400 && typeof location === 'string') {
+          await res.body.dump();
+          const next = new URL(location, url);
+          if (next.protocol !== 'https:') break;
+          url = next.toString();
+          continue;
+        }
+        const text = res.statusCode === 200 ? await this.readLimited(res, 64 * 1024) : (await res.body.dump(), '');
+        const cacheControl = res.headers['cache-control'];
+        let server: string | undefined;
+        try { server = res.statusCode === 200 ? parseWellKnown(JSON.parse(text)) : undefined; } catch { server = undefined; }
+        return { ...(server !== undefined ? { server } : {}), cacheMs: wellKnownCacheMs(typeof cacheControl === 'string' ? cacheControl : undefined, server !== undefined) };
+      }
+    } catch {
+      // network errors, denied addresses, bad certificates: an error answer
+    }
+    return { cacheMs: wellKnownCacheMs(undefined, false) };
+  }
+
+  private async readLimited(res: Dispatcher.ResponseData, max: number): Promise<string> {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of res.body) {
+      size += (chunk as Buffer).length;
+      if (size > max) {
+        res.body.destroy();
+        throw new Error('too large');
+      }
+      chunks.push(chunk as Buffer);
+    }
+    return Buffer.concat(chunks).toString('utf8');
+  }
+}
+
+/** `?a=1&b=2&b=3` with every part percent-encoded; '' without parameters. */
+export function queryString(query: Record<string, string | string[]> | undefined): string {
+  if (query === undefined) return '';
+  const parts: string[] = [];
+  for (const [k, v] of Object.entries(query)) {
+    for (const value of Array.isArray(v) ? v : [v]) parts.push(`${encodeURIComponent(k)}=${encodeURIComponent(value)}`);
+  }
+  return parts.length > 0 ? `?${parts.join('&')}` : '';
+}
