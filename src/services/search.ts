@@ -55,15 +55,23 @@ const MAX_CONTEXT = 100;
  * returned short, with a next_batch to go on from.
  */
 const MAX_SCANNED = 1000;
+/**
+ * `rank` order ranks the newest this many matches. Ranking reads every match it orders, and a
+ * word in half of a million messages would take a second; past this many, relevance among the
+ * recent ones is what a user is after. The window is fixed by the first page (its token
+ * carries it), so later pages continue the same ordering.
+ */
+const RANKED_MATCHES = 10_000;
 
 /**
  * next_batch: where the last page ended, in which order, and for a group's token the group.
  * Opaque to clients (base64url of JSON); anything else is M_INVALID_PARAM.
  */
-interface SearchToken { order: 'rank' | 'recent'; cursor: SearchCursor; group?: { key: GroupKey; value: string } }
+interface SearchToken { order: 'rank' | 'recent'; cursor: SearchCursor; window?: number; group?: { key: GroupKey; value: string } }
 
 function encodeToken(t: SearchToken): string {
   const json: JsonObject = { o: t.order, r: t.cursor.rank, n: t.cursor.nid };
+  if (t.window !== undefined) json.w = t.window;
   if (t.group) json.g = [t.group.key, t.group.value];
   return Buffer.from(JSON.stringify(json)).toString('base64url');
 }
@@ -74,9 +82,13 @@ function decodeToken(raw: string): SearchToken {
   let json: unknown;
   try { json = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8')); } catch { throw bad(); }
   if (typeof json !== 'object' || json === null || Array.isArray(json)) throw bad();
-  const { o, r, n, g } = json as Record<string, unknown>;
+  const { o, r, n, w, g } = json as Record<string, unknown>;
   if ((o !== 'rank' && o !== 'recent') || typeof r !== 'number' || !Number.isFinite(r) || typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) throw bad();
   const token: SearchToken = { order: o, cursor: { rank: r, nid: n } };
+  if (w !== undefined) {
+    if (typeof w !== 'number' || !Number.isSafeInteger(w) || w < 0) throw bad();
+    token.window = w;
+  }
   if (g !== undefined) {
     if (!Array.isArray(g) || g.length !== 2 || (g[0] !== 'room_id' && g[0] !== 'sender') || typeof g[1] !== 'string') throw bad();
     token.group = { key: g[0], value: g[1] };
@@ -90,6 +102,8 @@ export class SearchService {
     private readonly visibility: Visibility,
     private readonly formatter: EventFormatter,
     private readonly timeline: Timeline,
+    /** RANKED_MATCHES; smaller in tests. */
+    private readonly rankedMatches = RANKED_MATCHES,
   ) {}
 
   async roomEvents(viewer: Viewer, c: RoomEventsCriteria, nextBatch?: string): Promise<RoomEventsResults> {
@@ -107,6 +121,18 @@ export class SearchService {
     const q = await this.indexQuery(viewer.userId, c, token?.group);
     const search: IndexSearch = { ...q, query };
 
+    // spec: count is "an approximation of the total number of results": exact up to
+    // RANKED_MATCHES matches; past that, extrapolated from how densely the newest ones lie in
+    // the stream between the newest and the oldest match. History visibility is not counted.
+    const newest = await this.storage.search.newestMatches(search, this.rankedMatches);
+    let count = newest.n;
+    let window = token?.window;
+    if (newest.n >= this.rankedMatches) {
+      const oldest = (await this.storage.search.oldestMatch(search)) ?? newest.oldest;
+      count = Math.max(newest.n, Math.round(newest.n * (newest.newest - oldest + 1) / (newest.newest - newest.oldest + 1)));
+      if (order === 'rank' && !token) window = newest.oldest;
+    }
+
     const page: Array<{ s: StoredEvent; rank: number }> = [];
     let cursor = token?.cursor;
     let exhausted = false;
@@ -114,7 +140,7 @@ export class SearchService {
     const ignored = await this.storage.accountData.ignoredUsers(viewer.userId);
     while (page.length < limit && !exhausted && scanned < MAX_SCANNED) {
       const want = Math.min(limit - page.length + 10, MAX_SCANNED - scanned);
-      const hits = await this.storage.search.search(search, order, cursor, want);
+      const hits = await this.storage.search.search(search, order, cursor, want, window);
       scanned += hits.length;
       if (hits.length < want) exhausted = true;
       const loaded = await this.storage.events.getEventsByNid(hits.map((h) => h.nid));
@@ -131,17 +157,15 @@ export class SearchService {
       if (i < hits.length) exhausted = false;
     }
 
-    const [count, formatted] = await Promise.all([
-      this.storage.search.count(search),
-      this.formatter.format(page.map((p) => p.s), viewer),
-    ]);
+    const formatted = await this.formatter.format(page.map((p) => p.s), viewer);
     const texts = page.map((p) => searchableText(p.s.event.type, p.s.event.content)).filter((t): t is string => t !== undefined);
     const out: RoomEventsResults = {
       count,
       highlights: highlightsOf(query, texts),
       results: formatted.map((result, i) => ({ rank: page[i].rank, result })),
     };
-    if (!exhausted && cursor) out.next_batch = encodeToken({ order, cursor, ...(token?.group ? { group: token.group } : {}) });
+    const more = (c: SearchCursor, group?: SearchToken['group']) => encodeToken({ order, cursor: c, ...(window !== undefined ? { window } : {}), ...(group ? { group } : {}) });
+    if (!exhausted && cursor) out.next_batch = more(cursor, token?.group);
 
     if (c.event_context) {
       const ctx = c.event_context;
@@ -152,7 +176,7 @@ export class SearchService {
       }));
     }
     const groupKeys = [...new Set((c.groupings?.group_by ?? []).map((g) => g.key))];
-    if (groupKeys.length) out.groups = this.groups(groupKeys, page, order, exhausted);
+    if (groupKeys.length) out.groups = this.groups(groupKeys, page, exhausted ? undefined : more);
     if (c.include_state) out.state = await this.roomStates(viewer, page.map((p) => p.s.event.room_id), q.rooms);
     return out;
   }
@@ -216,7 +240,7 @@ export class SearchService {
    * spec: groupings: each group's event IDs in this page, its order (first appearance), and a
    * token that goes on within the group from its last result here.
    */
-  private groups(keys: GroupKey[], page: Array<{ s: StoredEvent; rank: number }>, order: 'rank' | 'recent', exhausted: boolean): NonNullable<RoomEventsResults['groups']> {
+  private groups(keys: GroupKey[], page: Array<{ s: StoredEvent; rank: number }>, more?: (c: SearchCursor, group: SearchToken['group']) => string): NonNullable<RoomEventsResults['groups']> {
     const out: NonNullable<RoomEventsResults['groups']> = {};
     for (const key of keys) {
       const groups: Record<string, { results: string[]; order: number; next_batch?: string }> = {};
@@ -225,7 +249,7 @@ export class SearchService {
         const value = key === 'room_id' ? p.s.event.room_id : p.s.event.sender;
         const g = groups[value] ??= { results: [], order: ++n };
         g.results.push(p.s.event.event_id);
-        if (!exhausted) g.next_batch = encodeToken({ order, cursor: { rank: p.rank, nid: p.s.nid }, group: { key, value } });
+        if (more) g.next_batch = more({ rank: p.rank, nid: p.s.nid }, { key, value });
       }
       out[key] = groups;
     }

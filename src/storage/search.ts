@@ -84,6 +84,10 @@ export async function backfillSearchIndex(db: AnyDb): Promise<void> {
   }
 }
 
+function isEmpty(q: IndexSearch): boolean {
+  return q.rooms.length === 0 || q.types.length === 0 || q.query.clauses.length === 0;
+}
+
 export class SearchStore {
   constructor(private readonly db: DB, private readonly engine: Engine) {}
 
@@ -146,23 +150,23 @@ export class SearchStore {
     return rows.map((r) => (r.membership === 'join' ? { roomId: r.room_id } : { roomId: r.room_id, maxNid: Number(r.event_nid) }));
   }
 
-  /** Indexes events written outside EventStore.persist (bench/search.ts's bulk fill). */
-  async indexBulk(rows: Array<{ nid: number; event: Pick<RoomEvent, 'room_id' | 'sender' | 'type' | 'state_key' | 'content'> }>): Promise<void> {
+  /** Indexes events written outside EventStore.persist (bench/search.ts's bulk fill), through `db` (a transaction). */
+  async indexBulk(db: DB | Tx, rows: Array<{ nid: number; event: Pick<RoomEvent, 'room_id' | 'sender' | 'type' | 'state_key' | 'content'> }>): Promise<void> {
     const batch: IndexRow[] = [];
     for (const r of rows) {
       const text = textOf(r.event);
       if (text !== undefined) batch.push({ nid: r.nid, roomId: r.event.room_id, sender: r.event.sender, type: r.event.type, text });
     }
-    for (let i = 0; i < batch.length; i += 500) await insertRows(this.db, batch.slice(i, i + 500));
+    for (let i = 0; i < batch.length; i += 500) await insertRows(db, batch.slice(i, i + 500));
   }
 
   /**
    * One page of matches, best first (`rank`: higher is better; ties by newest) or newest first
-   * (`recent`), strictly after `after` in that order.
+   * (`recent`), strictly after `after` in that order, among matches at or after `minNid`.
    */
-  async search(q: IndexSearch, order: 'rank' | 'recent', after: SearchCursor | undefined, limit: number): Promise<SearchHit[]> {
-    if (q.rooms.length === 0 || q.types.length === 0 || q.query.clauses.length === 0) return [];
-    const { from, rank, nid } = this.source(q);
+  async search(q: IndexSearch, order: 'rank' | 'recent', after: SearchCursor | undefined, limit: number, minNid?: number): Promise<SearchHit[]> {
+    if (isEmpty(q)) return [];
+    const { from, rank, nid } = this.source(q, minNid);
     let rows: Array<{ nid: number | string; rank: number | string }>;
     if (order === 'recent') {
       const bound = after ? sql` AND ${nid} < ${after.nid}` : sql``;
@@ -176,16 +180,29 @@ export class SearchStore {
     return rows.map((r) => ({ nid: Number(r.nid), rank: Number(r.rank) }));
   }
 
-  /** How many events match (before history visibility, which the caller applies). */
-  async count(q: IndexSearch): Promise<number> {
-    if (q.rooms.length === 0 || q.types.length === 0 || q.query.clauses.length === 0) return 0;
-    const { from } = this.source(q);
-    const { rows } = await sql<{ n: number | string }>`SELECT count(*) AS n ${from}`.execute(this.db);
-    return Number(rows[0]?.n ?? 0);
+  /**
+   * The newest `window` matches at most: how many there are, and the newest and oldest of them.
+   * Cheap whatever the number of matches, since both indexes walk matches in nid order.
+   */
+  async newestMatches(q: IndexSearch, window: number): Promise<{ n: number; newest: number; oldest: number }> {
+    if (isEmpty(q)) return { n: 0, newest: 0, oldest: 0 };
+    const { from, nid } = this.source(q);
+    const { rows } = await sql<{ n: number | string; newest: number | string | null; oldest: number | string | null }>`
+      SELECT count(*) AS n, max(nid) AS newest, min(nid) AS oldest FROM (SELECT ${nid} AS nid ${from} ORDER BY ${nid} DESC LIMIT ${window}) newest`.execute(this.db);
+    const r = rows[0];
+    return { n: Number(r?.n ?? 0), newest: Number(r?.newest ?? 0), oldest: Number(r?.oldest ?? 0) };
+  }
+
+  /** The nid of the oldest match, if any. */
+  async oldestMatch(q: IndexSearch): Promise<number | undefined> {
+    if (isEmpty(q)) return undefined;
+    const { from, nid } = this.source(q);
+    const { rows } = await sql<{ nid: number | string }>`SELECT ${nid} AS nid ${from} ORDER BY ${nid} ASC LIMIT 1`.execute(this.db);
+    return rows.length ? Number(rows[0].nid) : undefined;
   }
 
   /** FROM and WHERE of a search, and its nid and rank expressions, for the configured engine. */
-  private source(q: IndexSearch): { from: RawBuilder<unknown>; nid: RawBuilder<unknown>; rank: RawBuilder<unknown> } {
+  private source(q: IndexSearch, minNid?: number): { from: RawBuilder<unknown>; nid: RawBuilder<unknown>; rank: RawBuilder<unknown> } {
     const postgres = this.engine === 'postgres';
     // Room, type and sender live in event_search on PostgreSQL, in events (joined by nid) on SQLite.
     const t = postgres ? sql.raw('s') : sql.raw('e');
@@ -199,6 +216,7 @@ export class SearchStore {
     if (SEARCHABLE_TYPES.some((type) => !q.types.includes(type))) conds.push(sql`${t}.type IN (${sql.join(q.types)})`);
     if (q.senders) conds.push(q.senders.length ? sql`${t}.sender IN (${sql.join(q.senders)})` : sql`1 = 0`);
     if (q.notSenders?.length) conds.push(sql`${t}.sender NOT IN (${sql.join(q.notSenders)})`);
+    if (minNid !== undefined) conds.push(sql`${nid} >= ${minNid}`);
     const where = sql.join(conds, sql` AND `);
     if (postgres) {
       const tsq = sql`to_tsquery('simple', ${toTsQuery(q.query)})`;
