@@ -18,6 +18,9 @@ export interface ListenerConfig {
 
 export interface RateLimit { per_second: number; burst: number }
 
+export type ThumbnailMethod = 'crop' | 'scale';
+export interface ThumbnailSize { width: number; height: number; method: ThumbnailMethod }
+
 export interface Config {
   server_name: string;
   public_baseurl: string;
@@ -54,6 +57,26 @@ export interface Config {
   max_request_body_bytes: number;
   log_level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   media_path: string;
+  /** The media repository (spec: client-server-api modules/content_repo). */
+  media: {
+    max_upload_bytes: number;
+    user_quota_bytes: number | null;
+    max_image_pixels: number;
+    thumbnail_sizes: ThumbnailSize[];
+    legacy_unauthenticated_endpoints: boolean;
+    pending_upload_lifetime_ms: number;
+    max_pending_uploads: number;
+  };
+  /** URL previews (GET /_matrix/client/v1/media/preview_url). */
+  url_preview: {
+    enabled: boolean;
+    ip_range_denylist: string[];
+    ip_range_allowlist: string[];
+    max_body_bytes: number;
+    timeout_ms: number;
+    max_redirects: number;
+    cache_lifetime_ms: number;
+  };
   /** Federation (spec: server-server-api): TLS trust, the outbound IP policy, key servers, retries. */
   federation: {
     trusted_ca_path: string | null;
@@ -116,6 +139,31 @@ export function defaultConfig(): Config {
     max_request_body_bytes: 1024 * 1024,
     log_level: 'info',
     media_path: './data/media',
+    media: {
+      max_upload_bytes: 50 * 1024 * 1024,
+      user_quota_bytes: null,
+      max_image_pixels: 32_000_000,
+      // spec: content_repo "Thumbnails": the sizes servers SHOULD produce
+      thumbnail_sizes: [
+        { width: 32, height: 32, method: 'crop' },
+        { width: 96, height: 96, method: 'crop' },
+        { width: 320, height: 240, method: 'scale' },
+        { width: 640, height: 480, method: 'scale' },
+        { width: 800, height: 600, method: 'scale' },
+      ],
+      legacy_unauthenticated_endpoints: false,
+      pending_upload_lifetime_ms: 24 * 60 * 60_000,
+      max_pending_uploads: 10,
+    },
+    url_preview: {
+      enabled: false,
+      ip_range_denylist: [...DEFAULT_IP_DENYLIST],
+      ip_range_allowlist: [],
+      max_body_bytes: 10 * 1024 * 1024,
+      timeout_ms: 10_000,
+      max_redirects: 5,
+      cache_lifetime_ms: 60 * 60_000,
+    },
     federation: {
       trusted_ca_path: null,
       ip_range_denylist: [...DEFAULT_IP_DENYLIST],
@@ -297,6 +345,30 @@ export function validateConfig(raw: unknown, baseDir = process.cwd()): Config {
 
   const federation = validateFederation(obj(c.federation, 'federation'), d.federation, baseDir);
 
+  const media = obj(c.media, 'media');
+  noUnknownKeys(media, 'media', d.media);
+  if (!Array.isArray(media.thumbnail_sizes) || media.thumbnail_sizes.length === 0) {
+    throw new ConfigError('media.thumbnail_sizes', `must be a non-empty list (got ${describe(media.thumbnail_sizes)})`);
+  }
+  const thumbnailSizes = media.thumbnail_sizes.map((t, i): ThumbnailSize => {
+    const o = `media.thumbnail_sizes[${i}]`;
+    const to = obj(t, o);
+    noUnknownKeys(to, o, d.media.thumbnail_sizes[0]);
+    return { width: int(to.width, `${o}.width`, 1, 4096), height: int(to.height, `${o}.height`, 1, 4096), method: oneOf(to.method, `${o}.method`, ['crop', 'scale'] as const) };
+  });
+  const quota = media.user_quota_bytes;
+  const preview = obj(c.url_preview, 'url_preview');
+  noUnknownKeys(preview, 'url_preview', d.url_preview);
+  const cidrs = (name: 'ip_range_denylist' | 'ip_range_allowlist'): string[] => {
+    const list = preview[name];
+    if (!Array.isArray(list)) throw new ConfigError(`url_preview.${name}`, `must be a list of IP ranges (got ${describe(list)})`);
+    return list.map((r, i) => {
+      const range = str(r, `url_preview.${name}[${i}]`);
+      try { parseCidr(range); } catch (err) { throw new ConfigError(`url_preview.${name}[${i}]`, (err as Error).message); }
+      return range;
+    });
+  };
+
   const refreshLifetime = sess.refresh_token_lifetime_ms;
   return {
     server_name,
@@ -328,6 +400,24 @@ export function validateConfig(raw: unknown, baseDir = process.cwd()): Config {
     max_request_body_bytes: int(c.max_request_body_bytes, 'max_request_body_bytes', 1024),
     log_level: oneOf(c.log_level, 'log_level', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const),
     media_path: resolve(baseDir, str(c.media_path, 'media_path')),
+    media: {
+      max_upload_bytes: int(media.max_upload_bytes, 'media.max_upload_bytes', 1),
+      user_quota_bytes: quota === null ? null : int(quota, 'media.user_quota_bytes', 1),
+      max_image_pixels: int(media.max_image_pixels, 'media.max_image_pixels', 1),
+      thumbnail_sizes: thumbnailSizes,
+      legacy_unauthenticated_endpoints: bool(media.legacy_unauthenticated_endpoints, 'media.legacy_unauthenticated_endpoints'),
+      pending_upload_lifetime_ms: int(media.pending_upload_lifetime_ms, 'media.pending_upload_lifetime_ms', 1000),
+      max_pending_uploads: int(media.max_pending_uploads, 'media.max_pending_uploads', 1),
+    },
+    url_preview: {
+      enabled: bool(preview.enabled, 'url_preview.enabled'),
+      ip_range_denylist: cidrs('ip_range_denylist'),
+      ip_range_allowlist: cidrs('ip_range_allowlist'),
+      max_body_bytes: int(preview.max_body_bytes, 'url_preview.max_body_bytes', 1024),
+      timeout_ms: int(preview.timeout_ms, 'url_preview.timeout_ms', 100),
+      max_redirects: int(preview.max_redirects, 'url_preview.max_redirects', 0, 20),
+      cache_lifetime_ms: int(preview.cache_lifetime_ms, 'url_preview.cache_lifetime_ms', 0),
+    },
     federation,
     signing_key_path: resolve(baseDir, str(c.signing_key_path, 'signing_key_path')),
     well_known: {

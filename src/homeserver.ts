@@ -39,6 +39,8 @@ import { ToDeviceService } from './services/e2ee/to-device.js';
 import { E2eKeyService } from './services/e2ee/keys.js';
 import { KeyBackupService } from './services/e2ee/key-backup.js';
 import { RoomPreviews } from './services/rooms/previews.js';
+import { MediaService } from './services/media/media.js';
+import { UrlPreviewService } from './services/media/url-preview.js';
 import { FederationClient } from './services/federation/client.js';
 import { KeyRing } from './services/federation/keyring.js';
 import { FederationSender } from './services/federation/sender.js';
@@ -86,6 +88,8 @@ export class Homeserver {
   readonly e2eKeys: E2eKeyService;
   readonly keyBackup: KeyBackupService;
   readonly previews: RoomPreviews;
+  readonly media: MediaService;
+  readonly urlPreviews: UrlPreviewService;
   readonly federationClient: FederationClient;
   readonly keyRing: KeyRing;
   readonly federationSender: FederationSender;
@@ -121,6 +125,8 @@ export class Homeserver {
     this.openId = new OpenIdService(storage.openId, config.server_name);
     this.userDirectory = new UserDirectoryService(storage);
     this.previews = new RoomPreviews(storage, this.visibility, this.formatter, this.timeline, this.notifier);
+    this.media = new MediaService(storage.media, config, log);
+    this.urlPreviews = new UrlPreviewService(storage.media, this.media, config.url_preview, log);
     this.search = new SearchService(storage, this.visibility, this.formatter, this.timeline);
     this.pipeline.onPersisted((s) => this.notifier.notify({ stream: 'events', position: s.nid, rooms: [s.event.room_id], ...(s.event.type === 'm.room.member' && s.event.state_key ? { users: [s.event.state_key] } : {}) }));
     this.typing = new TypingService(this.notifier);
@@ -225,6 +231,8 @@ export class Homeserver {
     await this.pushDelivery.close();
     await this.federationSender.close();
     await this.federationClient.close();
+    await this.urlPreviews.close();
+    await this.media.close(); // thumbnails of recent uploads still being written
     await this.storage.close();
   }
 }

@@ -13,6 +13,7 @@ import { clientRoutes } from './client/index.js';
 import { adminRoutes } from './admin/index.js';
 import { federationRoutes, federationKeyRoutes } from './federation/index.js';
 import { wellKnownRoutes } from './well-known.js';
+import { mediaRoutes } from './media/index.js';
 import { observabilityRoutes, recordRequest } from './observability.js';
 
 export type AuthMode = 'user' | 'optional' | 'none';
@@ -156,6 +157,7 @@ export function buildApp(hs: Homeserver, resources: readonly Resource[], logger:
     ['client', clientRoutes],
     ['client', wellKnownRoutes],
     ['admin', adminRoutes],
+    ['media', mediaRoutes],
     ['federation', federationRoutes],
     ['keys', federationKeyRoutes],
   ];

@@ -26,6 +26,7 @@ import { E2eKeyStore } from './e2e-keys.js';
 import { DeviceListStore } from './device-lists.js';
 import { ToDeviceStore } from './to-device.js';
 import { KeyBackupStore } from './key-backup.js';
+import { MediaStore } from './media.js';
 import { FederationStore } from './federation.js';
 import { SearchStore } from './search.js';
 
@@ -55,6 +56,7 @@ export class Storage {
   readonly deviceLists: DeviceListStore;
   readonly toDevice: ToDeviceStore;
   readonly keyBackup: KeyBackupStore;
+  readonly media: MediaStore;
   readonly federation: FederationStore;
   readonly search: SearchStore;
 
@@ -85,6 +87,7 @@ export class Storage {
     this.deviceLists = new DeviceListStore(db);
     this.toDevice = new ToDeviceStore(db);
     this.keyBackup = new KeyBackupStore(db);
+    this.media = new MediaStore(db);
     this.federation = new FederationStore(db);
     // The search index is written in each event's transaction (storage/search.ts).
     this.search = new SearchStore(db, database.engine);

@@ -14,6 +14,7 @@ import * as m013 from './migrations/013-federation-transport.js';
 import * as m015 from './migrations/015-erased-users.js';
 import * as m011 from './migrations/011-search.js';
 import * as m010 from './migrations/010-push.js';
+import * as m012 from './migrations/012-media.js';
 import * as m014 from './migrations/014-federation-events.js';
 
 const MIGRATIONS: Record<string, Migration> = {
@@ -30,6 +31,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '015-erased-users': m015,
   '011-search': m011,
   '010-push': m010,
+  '012-media': m012,
   '014-federation-events': m014,
 };
 

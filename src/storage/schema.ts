@@ -169,6 +169,17 @@ export interface FederationOutboxTable { id: Generated<number>; destination: str
 export interface FederationInboundTxnsTable { origin: string; txn_id: string; response_json: string; received_ts: number }
 export interface FederationDestinationsTable { destination: string; failures: number; retry_after_ts: number; last_failure_ts: number }
 
+// The media repository (migration 012).
+export interface MediaTable {
+  server_name: string; media_id: string; user_id: string | null; content_type: string | null; upload_name: string | null;
+  size: number | null; sha256: string | null; created_ts: number; expires_ts: number | null;
+}
+export interface MediaThumbnailsTable {
+  server_name: string; media_id: string; width: number; height: number; method: string; animated: number;
+  content_type: string; actual_width: number; actual_height: number; size: number; sha256: string;
+}
+export interface UrlPreviewsTable { url: string; og: string; fetched_ts: number; expires_ts: number }
+
 export interface Schema {
   erased_users: ErasedUsersTable;
   users: UsersTable;
@@ -212,6 +223,9 @@ export interface Schema {
   event_push_actions: EventPushActionsTable;
   event_push_read: EventPushReadTable;
   event_push_summary: EventPushSummaryTable;
+  media: MediaTable;
+  media_thumbnails: MediaThumbnailsTable;
+  url_previews: UrlPreviewsTable;
   server_keys: ServerKeysTable;
   server_key_responses: ServerKeyResponsesTable;
   federation_outbox: FederationOutboxTable;
