@@ -29,11 +29,11 @@ export class DeviceListStore {
   async append(changes: readonly DeviceListChange[]): Promise<number> {
     let last = 0;
     await this.db.transaction().execute(async (tx) => {
-      for (const c of changes) {
-        const r = await tx.insertInto('device_list_changes').values({
+      for (let i = 0; i < changes.length; i += 500) {
+        const rows = await tx.insertInto('device_list_changes').values(changes.slice(i, i + 500).map((c) => ({
           user_id: c.userId, kind: c.kind, device_id: c.deviceId ?? null, room_id: c.roomId ?? null, audience: c.audience ?? null,
-        }).returning('stream_id').executeTakeFirstOrThrow();
-        last = Number(r.stream_id);
+        }))).returning('stream_id').execute();
+        for (const r of rows) last = Math.max(last, Number(r.stream_id));
       }
     });
     return last;

@@ -40,6 +40,8 @@ export function parseDeviceListToken(token: string): number | undefined {
 
 export class DeviceListService {
   private readonly stream: OrderedStream;
+  /** Member events persisted and not yet taken by a write (see onPersisted). */
+  private pendingMemberships: StoredEvent[] = [];
 
   constructor(
     private readonly storage: Storage,
@@ -107,6 +109,9 @@ export class DeviceListService {
     return this.storage.e2eKeys.unusedFallbackKeyTypes(userId, deviceId);
   }
 
+  /** Told of every keysChanged call (federation sends local users' changes to other servers). */
+  readonly keyChangeListeners = new Set<(userId: string, ids: readonly string[]) => void>();
+
   /**
    * `userId`'s devices (`deviceIds`, or cross-signing key IDs) or cross-signing keys changed:
    * everyone who shares a room with them, and they themselves, are told.
@@ -122,6 +127,7 @@ export class DeviceListService {
       this.notifier.notify({ stream: 'device_lists', position, users: [...audience] });
       return { position };
     });
+    for (const l of this.keyChangeListeners) l(userId, deviceIds);
   }
 
   /**
@@ -141,25 +147,38 @@ export class DeviceListService {
 
   /**
    * The persistence pipeline's listener: a join or a leave changes who shares a room with whom.
-   * Queued synchronously, so that changes are recorded in the order the events were persisted.
+   * Queued synchronously, so that changes are recorded in the order the events were persisted;
+   * the membership changes that arrive while earlier ones are written go in together (a room
+   * filling with thousands of members must not queue a write, and a member list read, per join
+   * for /sync to wait on).
    */
   onPersisted(stored: StoredEvent): void {
     const ev = stored.event;
     if (ev.type !== 'm.room.member' || typeof ev.state_key !== 'string') return;
     if (stored.rejectedReason !== null || stored.softFailed || stored.outlier) return;
-    const userId = ev.state_key;
-    const isJoined = ev.content.membership === 'join';
-    this.stream.write(async () => {
-      const previous = stored.replacesState === null ? undefined : await this.storage.events.getEvent(stored.replacesState);
-      const wasJoined = previous?.event.content.membership === 'join';
+    this.pendingMemberships.push(stored);
+    // A write already queued will take this one too.
+    if (this.pendingMemberships.length > 1) return;
+    this.stream.write(() => this.recordMemberships(this.pendingMemberships.splice(0))).catch(this.onError);
+  }
+
+  private async recordMemberships(batch: StoredEvent[]): Promise<{ position: number }> {
+    const previous = await this.storage.events.getEvents(batch.map((s) => s.replacesState).filter((id): id is string => id !== null));
+    const changes: DeviceListChange[] = [];
+    for (const s of batch) {
+      const isJoined = s.event.content.membership === 'join';
+      const wasJoined = s.replacesState !== null && previous.get(s.replacesState)?.event.content.membership === 'join';
       // A join after a join (a profile change) or a leave after a leave changes nothing.
-      if (wasJoined === isJoined) return { position: 0 };
-      const position = await this.storage.deviceLists.append([{ userId, kind: isJoined ? 'join' : 'leave', roomId: ev.room_id }]);
-      // Told in stream order, before anyone can see a later position.
-      const members = new Set(await this.storage.rooms.joinedMemberIds(ev.room_id));
-      members.add(userId);
-      this.notifier.notify({ stream: 'device_lists', position, users: [...members] });
-      return { position };
-    }).catch(this.onError);
+      if (wasJoined !== isJoined) changes.push({ userId: s.event.state_key as string, kind: isJoined ? 'join' : 'leave', roomId: s.event.room_id });
+    }
+    if (changes.length === 0) return { position: 0 };
+    const position = await this.storage.deviceLists.append(changes);
+    // Told in stream order, before anyone can see a later position.
+    const audience = new Set(changes.map((c) => c.userId));
+    for (const roomId of new Set(changes.map((c) => c.roomId as string))) {
+      for (const u of await this.storage.rooms.joinedMemberIds(roomId)) audience.add(u);
+    }
+    this.notifier.notify({ stream: 'device_lists', position, users: [...audience] });
+    return { position };
   }
 }

@@ -119,6 +119,22 @@ describe.each(ENGINES)('E2EE device lists (%s)', (engine) => {
     expect((await changes(newcomer, p0)).changed).toEqual([alice.userId, ...others.map((o) => o.userId)].sort());
   });
 
+  it('joins persisted together are recorded together, none lost, and a leave in the same batch undoes a join', async () => {
+    const alice = await newDevice(server);
+    const roomId = await createRoom(alice.client);
+    const joiners = await Promise.all(Array.from({ length: 12 }, () => newDevice(server)));
+    const p0 = await position();
+    await Promise.all(joiners.map((d) => join(d.client, roomId)));
+    expect((await changes(alice, p0)).changed).toEqual(joiners.map((d) => d.userId).sort());
+    const p1 = await position();
+    await Promise.all(joiners.slice(0, 6).map((d) => leave(d.client, roomId)));
+    expect(await changes(alice, p1)).toEqual({ changed: [], left: joiners.slice(0, 6).map((d) => d.userId).sort() });
+    // Those who came and went since p0 are reported gone (the client may have started tracking them).
+    expect(await changes(joiners[11], p0)).toEqual({
+      changed: [alice.userId, ...joiners.slice(6, 11).map((d) => d.userId)].sort(), left: joiners.slice(0, 6).map((d) => d.userId).sort(),
+    });
+  });
+
   it('`to` bounds the changes reported', async () => {
     const alice = await newDevice(server);
     const bob = await newDevice(server);
