@@ -25,16 +25,32 @@ export class DirectoryService {
     return alias.slice(alias.indexOf(':') + 1) === this.serverName;
   }
 
+  /**
+   * Asks the alias's server over federation (spec: server-server-api GET /query/directory);
+   * set by the federation services. Undefined: the alias does not exist there.
+   */
+  remoteLookup?: (alias: string) => Promise<{ room_id: string; servers: string[] } | undefined>;
+
   async resolveAlias(alias: string): Promise<string> {
+    return (await this.resolveAliasWithServers(alias)).room_id;
+  }
+
+  /** The room of an alias and the servers to join it through (for a remote alias, those its server names). */
+  async resolveAliasWithServers(alias: string): Promise<{ room_id: string; servers: string[] }> {
     this.checkAlias(alias);
-    // Aliases on other servers would be asked for over federation, which Weft does not speak yet.
-    const found = this.isLocal(alias) ? await this.storage.aliases.get(alias) : undefined;
+    if (!this.isLocal(alias)) {
+      const remote = await this.remoteLookup?.(alias);
+      if (!remote) throw notFound(`Room alias ${alias} not found`);
+      return remote;
+    }
+    const found = await this.storage.aliases.get(alias);
     if (!found) throw notFound(`Room alias ${alias} not found`);
-    return found.roomId;
+    return { room_id: found.roomId, servers: [] };
   }
 
   /** spec: GET /directory/room/{roomAlias}: the room and the servers that are in it (ours first). */
   async lookupAlias(alias: string): Promise<{ room_id: string; servers: string[] }> {
+    if (!this.isLocal(alias)) return this.resolveAliasWithServers(alias);
     const roomId = await this.resolveAlias(alias);
     const servers = new Set([this.serverName]);
     for (const u of await this.storage.rooms.joinedMemberIds(roomId)) servers.add(u.slice(u.indexOf(':') + 1));

@@ -2,7 +2,7 @@
 // "Getting events for a room", "Redactions"
 import type { FastifyInstance } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
-import { isValidRoomId } from '../../core/identifiers.js';
+import { isValidRoomId, isValidServerName } from '../../core/identifiers.js';
 import { MatrixError, forbidden, notFound } from '../../errors.js';
 import type { Homeserver } from '../../homeserver.js';
 import { txnKey } from '../../services/rooms/format.js';
@@ -10,6 +10,15 @@ import { requester } from '../server.js';
 
 const RoomParams = Type.Object({ roomId: Type.String({ minLength: 1, maxLength: 255 }) });
 const Content = Type.Object({}, { additionalProperties: true });
+// spec: POST /join/{roomIdOrAlias}, /knock/{roomIdOrAlias}: `via` (and the deprecated `server_name`).
+const ViaQuery = Type.Object({
+  via: Type.Optional(Type.Union([Type.String({ maxLength: 255 }), Type.Array(Type.String({ maxLength: 255 }), { maxItems: 50 })])),
+  server_name: Type.Optional(Type.Union([Type.String({ maxLength: 255 }), Type.Array(Type.String({ maxLength: 255 }), { maxItems: 50 })])),
+}, { additionalProperties: true });
+const viaServers = (q: Static<typeof ViaQuery>): string[] => {
+  const list = (v: string | string[] | undefined) => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
+  return [...list(q.via), ...list(q.server_name)].filter(isValidServerName);
+};
 const Reason = Type.Object({ reason: Type.Optional(Type.String({ maxLength: 2048 })) }, { additionalProperties: true });
 const TargetBody = Type.Object({ user_id: Type.String(), reason: Type.Optional(Type.String({ maxLength: 2048 })) }, { additionalProperties: true });
 
@@ -52,8 +61,15 @@ export function roomRoutes(app: FastifyInstance, hs: Homeserver): void {
     ({ joined_rooms: await hs.storage.rooms.roomsWithMembership(requester(req).userId, 'join') }));
 
   // Joining: by room ID, or by ID or alias. Guests join only rooms that allow them (RoomService.join).
-  const join = async (r: { userId: string; isGuest: boolean }, roomIdOrAlias: string, reason?: string) => {
-    const roomId = roomIdOrAlias.startsWith('#') ? await hs.directory.resolveAlias(roomIdOrAlias) : checkRoomId(roomIdOrAlias);
+  // A room this server is not in is joined over federation, through the servers named by `via`
+  // / `server_name`, the alias's server, or the room ID's (services/federation/membership.ts).
+  const join = async (r: { userId: string; isGuest: boolean }, roomIdOrAlias: string, reason?: string, via: string[] = []) => {
+    const { room_id: roomId, servers } = roomIdOrAlias.startsWith('#') ? await hs.directory.resolveAliasWithServers(roomIdOrAlias) : { room_id: checkRoomId(roomIdOrAlias), servers: [] };
+    if (await hs.federationMembership.needsRemoteJoin(roomId, [...via, ...servers])) {
+      if (r.isGuest) throw forbidden('Guests may not join rooms on other servers');
+      await hs.federationMembership.joinRemote(roomId, r.userId, [...via, ...servers], await hs.federationMembership.memberContent(r.userId, reason));
+      return { room_id: roomId };
+    }
     if (!(await hs.storage.events.getRoom(roomId))) throw notFound(`No known servers for ${roomIdOrAlias}`);
     await hs.rooms.join(roomId, r.userId, { reason, guest: r.isGuest });
     return { room_id: roomId };
@@ -63,16 +79,21 @@ export function roomRoutes(app: FastifyInstance, hs: Homeserver): void {
   }, async (req) => join(requester(req), req.params.roomId, req.body?.reason));
   // Not in modules/guest_access's list, but the same action as the route above, and the one
   // matrix-js-sdk's joinRoom calls: guests may use it too (as Synapse allows).
-  app.post<{ Params: { roomIdOrAlias: string }; Body: { reason?: string } }>('/_matrix/client/v3/join/:roomIdOrAlias', {
-    schema: { params: Type.Object({ roomIdOrAlias: Type.String({ minLength: 1, maxLength: 255 }) }), body: Type.Optional(Reason) }, config: { auth: 'user', guest: true },
-  }, async (req) => join(requester(req), req.params.roomIdOrAlias, req.body?.reason));
+  app.post<{ Params: { roomIdOrAlias: string }; Querystring: Static<typeof ViaQuery>; Body: { reason?: string } }>('/_matrix/client/v3/join/:roomIdOrAlias', {
+    schema: { params: Type.Object({ roomIdOrAlias: Type.String({ minLength: 1, maxLength: 255 }) }), querystring: ViaQuery, body: Type.Optional(Reason) }, config: { auth: 'user', guest: true },
+  }, async (req) => join(requester(req), req.params.roomIdOrAlias, req.body?.reason, viaServers(req.query)));
 
-  app.post<{ Params: { roomIdOrAlias: string }; Body: { reason?: string } }>('/_matrix/client/v3/knock/:roomIdOrAlias', {
-    schema: { params: Type.Object({ roomIdOrAlias: Type.String({ minLength: 1, maxLength: 255 }) }), body: Type.Optional(Reason) }, config: auth,
+  app.post<{ Params: { roomIdOrAlias: string }; Querystring: Static<typeof ViaQuery>; Body: { reason?: string } }>('/_matrix/client/v3/knock/:roomIdOrAlias', {
+    schema: { params: Type.Object({ roomIdOrAlias: Type.String({ minLength: 1, maxLength: 255 }) }), querystring: ViaQuery, body: Type.Optional(Reason) }, config: auth,
   }, async (req) => {
     const { userId } = requester(req);
     const target = req.params.roomIdOrAlias;
-    const roomId = target.startsWith('#') ? await hs.directory.resolveAlias(target) : checkRoomId(target);
+    const { room_id: roomId, servers } = target.startsWith('#') ? await hs.directory.resolveAliasWithServers(target) : { room_id: checkRoomId(target), servers: [] };
+    const via = [...viaServers(req.query), ...servers];
+    if (await hs.federationMembership.needsRemoteJoin(roomId, via)) {
+      await hs.federationMembership.knockRemote(roomId, userId, via, req.body?.reason);
+      return { room_id: roomId };
+    }
     if (!(await hs.storage.events.getRoom(roomId))) throw notFound(`No known servers for ${target}`);
     await hs.rooms.setMembership(roomId, userId, userId, 'knock', { reason: req.body?.reason });
     return { room_id: roomId };
@@ -85,6 +106,11 @@ export function roomRoutes(app: FastifyInstance, hs: Homeserver): void {
     const roomId = checkRoomId(req.params.roomId);
     const current = await hs.storage.rooms.membership(roomId, userId);
     if (current === undefined || current === 'leave') throw forbidden(`You are not in ${roomId}`);
+    // An invite or knock to a room this server is not in is answered over federation.
+    if ((current === 'invite' || current === 'knock') && !(await hs.federationMembership.isResident(roomId))) {
+      await hs.federationMembership.leaveRemote(roomId, userId, req.body?.reason);
+      return {};
+    }
     await hs.rooms.setMembership(roomId, userId, userId, 'leave', { reason: req.body?.reason });
     return {};
   });

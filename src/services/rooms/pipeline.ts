@@ -4,7 +4,7 @@
 // spec: server-server-api "Checks performed on receipt of a PDU" (the same checks, locally)
 import { randomBytes } from 'node:crypto';
 import { authTypesForEvent, authorizeEvent, getNamedPowerLevel, getPowerLevel } from '../../core/auth.js';
-import { buildEvent, type EventSigner } from '../../core/events.js';
+import { buildEvent, type EventSigner, type EventTemplate } from '../../core/events.js';
 import { stateKey, type JsonObject, type RoomEvent, type StateKey } from '../../core/pdu.js';
 import { getRoomVersion, type RoomVersion } from '../../core/room-versions.js';
 import { MatrixError, forbidden } from '../../errors.js';
@@ -23,6 +23,12 @@ export interface LocalEventRequest {
 }
 
 export type PersistedListener = (stored: StoredEvent) => void;
+/**
+ * Work on a local event once it is built and authorised, before it is persisted; may return
+ * the event to persist instead (the same event with more signatures: an invite the invited
+ * server counter-signed). Throwing aborts the event.
+ */
+export type BuiltHook = (event: RoomEvent, version: RoomVersion) => Promise<RoomEvent | undefined>;
 
 const MALFORMED = new Set(['power_levels_invalid', 'membership_invalid', 'create_invalid']);
 
@@ -32,6 +38,7 @@ const MAX_PREV_EVENTS = 10;
 export class RoomPipeline {
   private readonly locks = new KeyedMutex();
   private readonly listeners: PersistedListener[] = [];
+  private readonly builtHooks: BuiltHook[] = [];
   private lastCreateTs = 0;
 
   constructor(
@@ -42,6 +49,20 @@ export class RoomPipeline {
 
   onPersisted(l: PersistedListener): void {
     this.listeners.push(l);
+  }
+
+  onBuilt(hook: BuiltHook): void {
+    this.builtHooks.push(hook);
+  }
+
+  /** Runs `fn` holding the room's write lock (events received over federation share it). */
+  exclusive<T>(roomId: string, fn: () => Promise<T>): Promise<T> {
+    return this.locks.run(roomId, fn);
+  }
+
+  /** Tells the listeners about an event persisted outside `send` (received over federation). */
+  async announcePersisted(nid: number): Promise<StoredEvent> {
+    return this.announce(nid);
   }
 
   /** Creates a room with its m.room.create event; returns the room ID. */
@@ -88,29 +109,13 @@ export class RoomPipeline {
       if (!version) throw new MatrixError('M_UNSUPPORTED_ROOM_VERSION', `Room version ${room.roomVersion} is not supported`, 400);
 
       if (req.state_key !== undefined) checkStateContent(version, req.type, req.content);
-      const extremities = await this.events.forwardExtremities(roomId);
-      const prevs = [...(await this.events.getEvents(extremities)).values()]
-        .sort((a, b) => b.event.depth - a.event.depth).slice(0, MAX_PREV_EVENTS);
-      const depth = Math.min(Number.MAX_SAFE_INTEGER, Math.max(0, ...prevs.map((p) => p.event.depth)) + 1);
-      const current = await this.events.currentState(roomId);
-      const draft = { ...req, room_id: roomId } as unknown as RoomEvent;
-      const authKeys = authTypesForEvent(version, draft).map(([t, k]) => stateKey(t, k));
-      const authState = await this.loadState(current, [...authKeys, stateKey('m.room.create', '')]);
-      const authEventIds = authKeys.map((k) => authState.get(k)?.event_id).filter((id): id is string => id !== undefined);
-
-      const built = buildEvent({
-        type: req.type, state_key: req.state_key, sender: req.sender, content: req.content, room_id: roomId,
-        prev_events: prevs.map((p) => (version.eventReferencesWithHashes ? [p.event.event_id, p.event.hashes] : p.event.event_id)) as RoomEvent['prev_events'],
-        auth_events: (version.eventReferencesWithHashes
-          ? authEventIds.map((id) => [id, authState.get(authKeyOf(authState, id))!.hashes])
-          : authEventIds) as RoomEvent['auth_events'],
-        depth, origin_server_ts: this.now(), redacts: req.redacts,
-      }, version, this.signer, randomBytes(16));
+      const { template, current, extremities, prevs, authState } = await this.template(roomId, version, req);
+      const built = buildEvent(template, version, this.signer, randomBytes(16));
       if (!built.ok) {
         const tooLarge = /65,?536|too large|size/i.test(built.reason);
         throw new MatrixError(tooLarge ? 'M_TOO_LARGE' : 'M_BAD_JSON', built.reason, tooLarge ? 413 : 400);
       }
-      const ev = built.value;
+      let ev = built.value;
       if (req.redacts !== undefined) await this.checkMayRedact(version, current, req.sender, req.redacts);
       const verdict = authorizeEvent(version, ev, authState);
       if (!verdict.ok) {
@@ -118,6 +123,7 @@ export class RoomPipeline {
         if (MALFORMED.has(verdict.code)) throw new MatrixError('M_BAD_JSON', verdict.reason, 400);
         throw forbidden(verdict.reason);
       }
+      for (const hook of this.builtHooks) ev = (await hook(ev, version)) ?? ev;
 
       const key = ev.state_key === undefined ? undefined : stateKey(ev.type, ev.state_key);
       const replaced = key === undefined ? undefined : current.get(key);
@@ -133,6 +139,35 @@ export class RoomPipeline {
       );
       return this.announce(nid);
     });
+  }
+
+  /**
+   * The unsigned template of a new event in a room: the forward extremities (the deepest few)
+   * as prev_events, the auth events selected from the current state, depth and timestamp.
+   * Also what `send` needs next. Used by `send` and, for another server's user, by make_join,
+   * make_leave and make_knock (spec: server-server-api "Joining Rooms").
+   */
+  async template(roomId: string, version: RoomVersion, req: Omit<LocalEventRequest, 'txn'>): Promise<{
+    template: EventTemplate; current: NidStateMap; extremities: string[]; prevs: StoredEvent[]; authState: Map<StateKey, RoomEvent>;
+  }> {
+    const extremities = await this.events.forwardExtremities(roomId);
+    const prevs = [...(await this.events.getEvents(extremities)).values()]
+      .sort((a, b) => b.event.depth - a.event.depth).slice(0, MAX_PREV_EVENTS);
+    const depth = Math.min(Number.MAX_SAFE_INTEGER, Math.max(0, ...prevs.map((p) => p.event.depth)) + 1);
+    const current = await this.events.currentState(roomId);
+    const draft = { ...req, room_id: roomId } as unknown as RoomEvent;
+    const authKeys = authTypesForEvent(version, draft).map(([t, k]) => stateKey(t, k));
+    const authState = await this.loadState(current, [...authKeys, stateKey('m.room.create', '')]);
+    const authEventIds = authKeys.map((k) => authState.get(k)?.event_id).filter((id): id is string => id !== undefined);
+    const template: EventTemplate = {
+      type: req.type, state_key: req.state_key, sender: req.sender, content: req.content, room_id: roomId,
+      prev_events: prevs.map((p) => (version.eventReferencesWithHashes ? [p.event.event_id, p.event.hashes] : p.event.event_id)) as RoomEvent['prev_events'],
+      auth_events: (version.eventReferencesWithHashes
+        ? authEventIds.map((id) => [id, authState.get(authKeyOf(authState, id))!.hashes])
+        : authEventIds) as RoomEvent['auth_events'],
+      depth, origin_server_ts: this.now(), redacts: req.redacts,
+    };
+    return { template, current, extremities, prevs, authState };
   }
 
   /**

@@ -1,0 +1,169 @@
+// The checks on received PDUs, in-process against a real server and database: events of a
+// second server ("remote.test") are built and signed here with its own key, and the handler is
+// given that key and a small stand-in for remote.test's federation API (the events it holds).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pino from 'pino';
+import { generateSigningKey, type SigningKey } from '../../../src/core/crypto.js';
+import { buildEvent, toFederationPdu } from '../../../src/core/events.js';
+import type { JsonObject, RoomEvent } from '../../../src/core/pdu.js';
+import { getRoomVersion, type RoomVersion } from '../../../src/core/room-versions.js';
+import { FederationEventHandler } from '../../../src/services/federation/receive.js';
+import type { FederationRequester, KeySource } from '../../../src/services/federation/event-checks.js';
+import { ENGINES } from '../../helpers/databases.js';
+import { startTestServer, type TestServer } from '../../helpers/server.js';
+import { Client } from '../../helpers/client.js';
+
+const REMOTE = 'remote.test';
+
+function key(version: string): SigningKey {
+  const k = generateSigningKey(version);
+  if (!k.ok) throw new Error(k.reason);
+  return k.value;
+}
+
+describe.each(ENGINES)('receiving PDUs (%s)', (engine) => {
+  let server: TestServer;
+  let alice: Client;
+  let roomId: string;
+  let version: RoomVersion;
+  const remoteKey = key('r1');
+  const forgerKey = key('r1'); // same key ID, another key: a forged signature
+  /** Events remote.test holds and will hand out over its (stand-in) API. */
+  const remoteEvents = new Map<string, RoomEvent>();
+  const requests: string[] = [];
+  let handler: FederationEventHandler;
+  const bob = `@bob:${REMOTE}`;
+
+  beforeAll(async () => {
+    server = await startTestServer(engine);
+    alice = new Client(server.baseUrl);
+    await alice.register('alice');
+    const created = await alice.post<{ room_id: string }>('/_matrix/client/v3/createRoom', { preset: 'public_chat' });
+    roomId = created.body.room_id;
+    version = getRoomVersion((await server.hs.storage.events.getRoom(roomId))!.roomVersion)!;
+    const hs = server.hs;
+    const keys: KeySource = {
+      prepareLookup: async () => (entity, keyId) => {
+        if (entity === REMOTE && keyId === remoteKey.keyId) return { key: remoteKey.publicKey };
+        if (entity === hs.config.server_name && keyId === hs.signingKey.keyId) return { key: hs.signingKey.publicKey };
+        return undefined;
+      },
+    };
+    const client: FederationRequester = {
+      request: async <T,>(destination: string, method: string, path: string, opts?: { body?: unknown }) => {
+        requests.push(`${method} ${path}`);
+        if (destination !== REMOTE) throw Object.assign(new Error('unreachable'), { status: 502 });
+        const ev = path.match(/\/event\/([^/]+)$/);
+        if (ev) {
+          const e = remoteEvents.get(decodeURIComponent(ev[1]!));
+          if (!e) throw Object.assign(new Error('not found'), { status: 404 });
+          return { origin: REMOTE, origin_server_ts: Date.now(), pdus: [toFederationPdu(e, version)] } as T;
+        }
+        if (path.includes('/get_missing_events/')) {
+          // The events between the earliest and latest given (a straight line here).
+          const body = opts?.body as { earliest_events: string[]; latest_events: string[] };
+          const out: RoomEvent[] = [];
+          let cursor = remoteEvents.get(body.latest_events[0]!);
+          while (cursor) {
+            const prev = cursor.prev_events[0] as string | undefined;
+            if (prev === undefined || body.earliest_events.includes(prev)) break;
+            cursor = remoteEvents.get(prev);
+            if (cursor) out.unshift(cursor);
+          }
+          return { events: out.map((e) => toFederationPdu(e, version)) } as T;
+        }
+        throw Object.assign(new Error('not served'), { status: 404 });
+      },
+    };
+    handler = new FederationEventHandler({
+      storage: hs.storage, pipeline: hs.pipeline, keys, client, acl: hs.serverAcls, serverName: hs.config.server_name,
+      log: pino({ level: 'silent' }),
+    });
+  });
+  afterAll(async () => server?.close());
+
+  /** An event of remote.test's user on top of the room's current state, as remote.test would build it. */
+  async function remoteEvent(req: { type: string; state_key?: string; content: JsonObject }, opts: { sender?: string; key?: SigningKey; prevEvents?: string[] } = {}): Promise<RoomEvent> {
+    const { template } = await server.hs.pipeline.template(roomId, version, { ...req, sender: opts.sender ?? bob });
+    if (opts.prevEvents) template.prev_events = opts.prevEvents;
+    const built = buildEvent({ ...template, origin_server_ts: Date.now() }, version, { serverName: REMOTE, key: opts.key ?? remoteKey });
+    if (!built.ok) throw new Error(built.reason);
+    remoteEvents.set(built.value.event_id, built.value);
+    return built.value;
+  }
+  const send = (...events: RoomEvent[]) => handler.receiveTransactionPdus(REMOTE, events.map((e) => toFederationPdu(e, version)));
+  const messages = async () => (await alice.get<{ chunk: Array<{ event_id: string; type: string; content: JsonObject }> }>(`/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/messages?dir=b&limit=50`)).body.chunk;
+
+  it('accepts a join and a message from a remote user; clients see them', async () => {
+    const join = await remoteEvent({ type: 'm.room.member', state_key: bob, content: { membership: 'join' } });
+    expect(await send(join)).toEqual({ [join.event_id]: {} });
+    const msg = await remoteEvent({ type: 'm.room.message', content: { msgtype: 'm.text', body: 'hello from afar' } });
+    expect(await send(msg)).toEqual({ [msg.event_id]: {} });
+    expect((await messages()).map((e) => e.event_id)).toEqual(expect.arrayContaining([join.event_id, msg.event_id]));
+    expect(await server.hs.storage.rooms.membership(roomId, bob)).toBe('join');
+    expect(await server.hs.storage.events.forwardExtremities(roomId)).toEqual([msg.event_id]);
+    // Sent again (a retried transaction): nothing new.
+    expect(await send(msg)).toEqual({ [msg.event_id]: {} });
+  });
+
+  it('refuses a forged signature and stores nothing', async () => {
+    const forged = await remoteEvent({ type: 'm.room.message', content: { msgtype: 'm.text', body: 'forged' } }, { key: forgerKey });
+    const result = await send(forged);
+    expect(result[forged.event_id]?.error).toMatch(/signature/);
+    expect(await server.hs.storage.events.getEvent(forged.event_id)).toBeUndefined();
+  });
+
+  it('keeps an event whose content does not match its hash, redacted', async () => {
+    const ev = await remoteEvent({ type: 'm.room.message', content: { msgtype: 'm.text', body: 'original' } });
+    // The signature covers the redacted form only: a changed body keeps it valid, the hash does not.
+    const tampered = { ...toFederationPdu(ev, version), content: { msgtype: 'm.text', body: 'tampered' } };
+    const result = await handler.receiveTransactionPdus(REMOTE, [tampered]);
+    expect(result[ev.event_id]).toEqual({});
+    const stored = await server.hs.storage.events.getEvent(ev.event_id);
+    expect(stored?.event.content).toEqual({});
+  });
+
+  it('rejects an event that fails the auth rules, and the room state does not change', async () => {
+    const before = await server.hs.storage.events.currentState(roomId);
+    const grab = await remoteEvent({ type: 'm.room.power_levels', state_key: '', content: { users: { [bob]: 100 } } });
+    const result = await send(grab);
+    expect(result[grab.event_id]?.error).toBeTruthy();
+    const stored = await server.hs.storage.events.getEvent(grab.event_id);
+    expect(stored?.rejectedReason).toBeTruthy();
+    expect(await server.hs.storage.events.currentState(roomId)).toEqual(before);
+    expect((await messages()).map((e) => e.event_id)).not.toContain(grab.event_id);
+  });
+
+  it('fetches missing prev events with get_missing_events', async () => {
+    const first = await remoteEvent({ type: 'm.room.message', content: { msgtype: 'm.text', body: 'one' } });
+    const second = await remoteEvent({ type: 'm.room.message', content: { msgtype: 'm.text', body: 'two' } }, { prevEvents: [first.event_id] });
+    requests.length = 0;
+    expect(await send(second)).toEqual({ [second.event_id]: {} });
+    expect(requests.some((r) => r.startsWith('POST /_matrix/federation/v1/get_missing_events/'))).toBe(true);
+    const ids = (await messages()).map((e) => e.event_id);
+    expect(ids).toEqual(expect.arrayContaining([first.event_id, second.event_id]));
+    expect(await server.hs.storage.events.forwardExtremities(roomId)).toEqual([second.event_id]);
+  });
+
+  it('soft-fails an event allowed at its place in the DAG but not by the current state', async () => {
+    const prev = await server.hs.storage.events.forwardExtremities(roomId);
+    // Built before the ban: bob is joined in the state it names.
+    const late = await remoteEvent({ type: 'm.room.message', content: { msgtype: 'm.text', body: 'after the ban' } }, { prevEvents: prev });
+    const ban = await alice.post(`/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/ban`, { user_id: bob });
+    expect(ban.status).toBe(200);
+    expect(await send(late)).toEqual({ [late.event_id]: {} });
+    const stored = await server.hs.storage.events.getEvent(late.event_id);
+    expect(stored?.softFailed).toBe(true);
+    expect(await server.hs.storage.events.forwardExtremities(roomId)).not.toContain(late.event_id);
+    expect((await messages()).map((e) => e.event_id)).not.toContain(late.event_id);
+  });
+
+  it('ignores PDUs from a server the room ACL denies', async () => {
+    const acl = await alice.put(`/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/state/m.room.server_acl/`, { allow: ['*'], deny: [REMOTE] });
+    expect(acl.status).toBe(200);
+    const ev = await remoteEvent({ type: 'm.room.message', content: { msgtype: 'm.text', body: 'denied' } }, { sender: `@carol:${REMOTE}` });
+    const result = await send(ev);
+    expect(result[ev.event_id]?.error).toMatch(/ACL/);
+    expect(await server.hs.storage.events.getEvent(ev.event_id)).toBeUndefined();
+  });
+});
