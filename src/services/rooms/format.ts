@@ -6,7 +6,7 @@ import type { JsonObject, RoomEvent } from '../../core/pdu.js';
 import { getRoomVersion } from '../../core/room-versions.js';
 import type { StoredEvent } from '../../storage/events.js';
 import type { Storage } from '../../storage/index.js';
-import { addBundledAggregations } from './relations.js';
+import { addBundledAggregations, relationsPresent } from './relations.js';
 
 export interface ClientEvent {
   content: JsonObject;
@@ -27,7 +27,11 @@ export class EventFormatter {
 
   async format(events: StoredEvent[], viewer: Viewer): Promise<ClientEvent[]> {
     if (events.length === 0) return [];
-    const redactions = await this.storage.rooms.redactionsOf(events.map((e) => e.event.event_id));
+    // Independent queries: on PostgreSQL they run side by side on the pool.
+    const [redactions, present] = await Promise.all([
+      this.storage.rooms.redactionsOf(events.map((e) => e.event.event_id)),
+      relationsPresent(this.storage, events, viewer),
+    ]);
     const related = await this.storage.events.getEvents([
       ...redactions.values(),
       ...events.map((e) => e.replacesState).filter((id): id is string => id !== null),
@@ -53,7 +57,7 @@ export class EventFormatter {
       out.push(this.shape(ev, unsigned));
     }
     // ---- bundled aggregations, unsigned["m.relations"] (services/rooms/relations.ts) ----
-    await addBundledAggregations(this.storage, this, events, out, viewer);
+    await addBundledAggregations(this.storage, this, events, out, viewer, present);
     return out;
   }
 

@@ -142,24 +142,36 @@ const nested = (viewer: Viewer): Viewer => {
 /** How far back to look for a visible thread event when the newest one is hidden from the user. */
 const THREAD_FALLBACK_SCAN = 100;
 
+/** Events that may carry bundled aggregations: not state events, not edits (spec: "Aggregations of child events"). */
+function aggregationParents(events: StoredEvent[]): string[] {
+  return events.filter((s) => s.event.state_key === undefined && relationOf(s.event.content)?.relType !== 'm.replace').map((s) => s.event.event_id);
+}
+
+/**
+ * Which relation kinds each of `events` has children of: the one query every page of events
+ * needs before bundling, so EventFormatter runs it alongside its own.
+ */
+export async function relationsPresent(storage: Storage, events: StoredEvent[], viewer: Viewer): Promise<Map<string, Set<string>>> {
+  const ids = aggregationParents(events);
+  if (ids.length === 0) return new Map();
+  const kinds = nestedViewers.has(viewer) ? ['m.replace', 'm.reference'] : ['m.thread', 'm.replace', 'm.reference'];
+  return storage.relations.relTypesPresent(ids, kinds);
+}
+
 /**
  * Adds unsigned["m.relations"] to formatted events: m.thread, m.replace and m.reference.
- * `formatted[i]` is the client form of `events[i]`. One query per aggregation kind for the
- * whole page. Children the viewer may not see are left out (spec: "Aggregations of child
- * events", history visibility warning). State events get none (spec: same section), nor do
- * edits (an m.replace child is never itself a parent worth bundling for).
+ * `formatted[i]` is the client form of `events[i]`; `present` is what relationsPresent found.
+ * One query per aggregation kind for the whole page. Children the viewer may not see are left
+ * out (spec: "Aggregations of child events", history visibility warning). State events get
+ * none (spec: same section), nor do edits (an m.replace child is never itself a parent worth
+ * bundling for).
  */
-export async function addBundledAggregations(storage: Storage, formatter: EventFormatter, events: StoredEvent[], formatted: ClientEvent[], viewer: Viewer): Promise<void> {
-  const isNested = nestedViewers.has(viewer);
+export async function addBundledAggregations(storage: Storage, formatter: EventFormatter, events: StoredEvent[], formatted: ClientEvent[], viewer: Viewer, present: Map<string, Set<string>>): Promise<void> {
+  if (present.size === 0) return;
   const parents = new Map<string, { stored: StoredEvent; client: ClientEvent }>();
   events.forEach((s, i) => {
-    if (s.event.state_key !== undefined || relationOf(s.event.content)?.relType === 'm.replace') return;
-    parents.set(s.event.event_id, { stored: s, client: formatted[i] });
+    if (present.has(s.event.event_id)) parents.set(s.event.event_id, { stored: s, client: formatted[i] });
   });
-  if (parents.size === 0) return;
-  const kinds = isNested ? ['m.replace', 'm.reference'] : ['m.thread', 'm.replace', 'm.reference'];
-  const present = await storage.relations.relTypesPresent([...parents.keys()], kinds);
-  if (present.size === 0) return;
   const having = (kind: string) => [...present].filter(([, kinds]) => kinds.has(kind)).map(([id]) => id);
 
   // spec: "Servers must additionally ensure they do not consider child events from ignored users".
