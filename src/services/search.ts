@@ -124,14 +124,10 @@ export class SearchService {
     // spec: count is "an approximation of the total number of results": exact up to
     // RANKED_MATCHES matches; past that, extrapolated from how densely the newest ones lie in
     // the stream between the newest and the oldest match. History visibility is not counted.
-    const newest = await this.storage.search.newestMatches(search, this.rankedMatches);
-    let count = newest.n;
-    let window = token?.window;
-    if (newest.n >= this.rankedMatches) {
-      const oldest = (await this.storage.search.oldestMatch(search)) ?? newest.oldest;
-      count = Math.max(newest.n, Math.round(newest.n * (newest.newest - oldest + 1) / (newest.newest - newest.oldest + 1)));
-      if (order === 'rank' && !token) window = newest.oldest;
-    }
+    const counted = this.countMatches(search);
+    counted.catch(() => undefined); // awaited below; a failure must not go unhandled meanwhile
+    // Only the first page of a `rank` search waits for it, to fix the window.
+    const window = order === 'rank' && !token ? (await counted).window : token?.window;
 
     const page: Array<{ s: StoredEvent; rank: number }> = [];
     let cursor = token?.cursor;
@@ -157,7 +153,7 @@ export class SearchService {
       if (i < hits.length) exhausted = false;
     }
 
-    const formatted = await this.formatter.format(page.map((p) => p.s), viewer);
+    const [formatted, { count }] = await Promise.all([this.formatter.format(page.map((p) => p.s), viewer), counted]);
     const texts = page.map((p) => searchableText(p.s.event.type, p.s.event.content)).filter((t): t is string => t !== undefined);
     const out: RoomEventsResults = {
       count,
@@ -181,6 +177,15 @@ export class SearchService {
     return out;
   }
 
+  /** `count`, and the oldest of the newest RANKED_MATCHES matches when there are more (the rank window). */
+  private async countMatches(search: IndexSearch): Promise<{ count: number; window?: number }> {
+    const newest = await this.storage.search.newestMatches(search, this.rankedMatches);
+    if (newest.n < this.rankedMatches) return { count: newest.n };
+    const oldest = (await this.storage.search.oldestMatch(search)) ?? newest.oldest;
+    const count = Math.max(newest.n, Math.round(newest.n * (newest.newest - oldest + 1) / (newest.newest - newest.oldest + 1)));
+    return { count, window: newest.oldest };
+  }
+
   /** The rooms, types and senders to search, from the user's memberships, keys, filter and group. */
   private async indexQuery(userId: string, c: RoomEventsCriteria, group?: { key: GroupKey; value: string }): Promise<Omit<IndexSearch, 'query'>> {
     const f = c.filter;
@@ -202,9 +207,8 @@ export class SearchService {
       if (!list) byRoom.set(s.event.room_id, list = []);
       list.push(s);
     }
-    const out = new Set<number>();
-    for (const [roomId, list] of byRoom) for (const s of await this.visibility.filter(userId, roomId, list)) out.add(s.nid);
-    return out;
+    const visible = await Promise.all([...byRoom].map(([roomId, list]) => this.visibility.filter(userId, roomId, list)));
+    return new Set(visible.flat().map((s) => s.nid));
   }
 
   /** spec: event_context: events around the result, and with include_profile the senders' profiles at the last of them. */
