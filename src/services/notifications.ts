@@ -166,6 +166,7 @@ export class NotificationService {
 
   /** Loads, through the event's transaction, the rules and ignore lists of members not cached. */
   private async loadUsers(tx: Tx, ctx: RoomPushContext, invitee: string | undefined): Promise<void> {
+    this.transient.clear();
     const missing: string[] = [];
     for (const userId of ctx.local.keys()) if (!this.users.has(userId)) missing.push(userId);
     if (invitee !== undefined && !this.users.has(invitee)) missing.push(invitee);
