@@ -102,6 +102,17 @@ export class PresenceService {
     }));
   }
 
+  /** A user of another server, as their server announced them (an m.presence EDU). */
+  async setRemotePresence(userId: string, p: { presence: PresenceValue; statusMsg?: string; lastActiveAgo?: number; currentlyActive: boolean }): Promise<void> {
+    if (!this.enabled) return;
+    await this.load(userId);
+    await this.change(userId, (_current, now) => ({
+      userId, presence: p.presence, statusMsg: p.statusMsg ?? null,
+      lastActiveTs: p.lastActiveAgo !== undefined ? now - p.lastActiveAgo : null,
+      currentlyActive: p.presence === 'online' && p.currentlyActive,
+    }));
+  }
+
   /**
    * Something the user did (sent an event, a receipt, started typing): the last-active time moves
    * to now, an unavailable user comes back online, and `currently_active` turns on. Only those

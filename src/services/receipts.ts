@@ -46,6 +46,19 @@ export class ReceiptService {
     private readonly now: () => number = () => Date.now(),
   ) {}
 
+  /** Told of every receipt recorded (federation sends local users' public ones to other servers). */
+  readonly receiptListeners = new Set<(r: { userId: string; roomId: string; receiptType: ReceiptType; eventId: string; ts: number; threadId?: string }) => void>();
+
+  /**
+   * A receipt from another server (an m.receipt EDU; the caller checked that the user is joined
+   * and speaks through that server). Recorded only for an event of the room that we have.
+   */
+  async receiveRemoteReceipt(userId: string, roomId: string, receiptType: ReceiptType, eventId: string, threadId?: string): Promise<void> {
+    const s = await this.storage.events.getEvent(eventId);
+    if (!s || s.event.room_id !== roomId || s.rejectedReason !== null) return;
+    await this.record(userId, roomId, receiptType, s, threadId);
+  }
+
   /**
    * spec: POST /rooms/{roomId}/receipt/{receiptType}/{eventId}. Only moves forward: a receipt for
    * an event at or before the user's current one (same type and thread) is accepted and ignored.
@@ -148,7 +161,10 @@ export class ReceiptService {
       const position = await this.storage.receipts.put({
         roomId, receiptType, userId, threadId, eventId: target.event.event_id, eventNid: target.nid, ts: this.now(),
       });
-      if (position !== undefined) this.notifier.notify({ stream: 'receipts', position, rooms: [roomId] });
+      if (position !== undefined) {
+        this.notifier.notify({ stream: 'receipts', position, rooms: [roomId] });
+        for (const l of this.receiptListeners) l({ userId, roomId, receiptType, eventId: target.event.event_id, ts: this.now(), ...(threadId !== undefined ? { threadId } : {}) });
+      }
     });
   }
 

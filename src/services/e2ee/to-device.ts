@@ -9,6 +9,7 @@ import type { ToDeviceEvent, ToDeviceMessage } from '../../storage/to-device.js'
 import type { Notifier } from '../notifier.js';
 import { OrderedStream } from './ordered-stream.js';
 import { checkIdentifier, isObject } from './signed.js';
+import { createHash } from 'node:crypto';
 
 export type { ToDeviceEvent } from '../../storage/to-device.js';
 
@@ -32,12 +33,14 @@ export class ToDeviceService {
     this.stream = new OrderedStream(() => storage.toDevice.highWater());
   }
 
+  /** Messages for users of other servers go here (federation: m.direct_to_device EDUs). */
+  remoteDelivery: ((sender: string, type: string, messageId: string, messages: Record<string, unknown>) => void) | undefined;
+
   /**
    * PUT /sendToDevice/{eventType}/{txnId}: one message per target device (`*` is every device the
    * user has now; a device named explicitly takes precedence over `*`). A transaction already
-   * handled for this device and event type is not sent again. Only local users are served:
-   * remote ones need federation (spec: server-server-api "Send-to-device messaging"), which
-   * Weft does not have yet, so their messages are dropped.
+   * handled for this device and event type is not sent again. Messages for users of other
+   * servers go to `remoteDelivery` (spec: server-server-api "Send-to-device messaging").
    */
   async send(sender: { userId: string; deviceId: string }, eventType: string, txnId: string, messages: Record<string, unknown>): Promise<void> {
     checkIdentifier(eventType, 'The event type');
@@ -56,8 +59,12 @@ export class ToDeviceService {
 
     const out: ToDeviceMessage[] = [];
     const targets = new Set<string>();
+    const remote: Record<string, unknown> = {};
     for (const [userId, devices] of perUser) {
-      if (domainOf(userId) !== this.serverName) continue;
+      if (domainOf(userId) !== this.serverName) {
+        remote[userId] = devices;
+        continue;
+      }
       const known = new Set((await this.storage.devices.listDevices(userId)).map((d) => d.deviceId));
       const wildcard = devices[ALL_DEVICES];
       for (const deviceId of known) {
@@ -71,6 +78,12 @@ export class ToDeviceService {
     const txn = { userId: sender.userId, deviceId: sender.deviceId, eventType, txnId, now: this.now() };
     const { position } = await this.stream.write(async () => ({ position: (await this.storage.toDevice.send(txn, sender.userId, eventType, out)) ?? 0 }));
     if (position > 0) this.notifier.notify({ stream: 'to_device', position, users: [...targets] });
+    // Sent on once: a repeated transaction ID finds its transaction claimed (position 0) unless it had no local recipient,
+    // and then the receiving servers drop the repeat by its message_id.
+    if (Object.keys(remote).length > 0 && this.remoteDelivery && (position > 0 || out.length === 0)) {
+      const messageId = createHash('sha256').update(`${sender.userId}\u0000${sender.deviceId}\u0000${txnId}`).digest('base64url');
+      this.remoteDelivery(sender.userId, eventType, messageId, remote);
+    }
     await this.pruneTransactions();
   }
 
