@@ -167,6 +167,13 @@ export class RoomService {
   }
 
   async send(roomId: string, sender: string, type: string, content: JsonObject, txn?: { userId: string; deviceId: string; txnId: string }): Promise<StoredEvent> {
+    // spec: PUT /send: redactions sent here are redactions like any other, in every room version
+    // ("in rooms with a version older than 11 they MUST move the `redacts` property ... to the top level").
+    if (type === 'm.room.redaction') {
+      const { redacts, ...rest } = content;
+      if (typeof redacts !== 'string') throw new MatrixError('M_BAD_JSON', 'm.room.redaction needs content.redacts: the ID of the event to redact', 400);
+      return this.redactWith(roomId, sender, redacts, rest, txn);
+    }
     await this.requireRoom(roomId);
     // A retried transaction gets its event back; the checks were made when it was first sent.
     const relates = content['m.relates_to'] !== undefined;
@@ -185,10 +192,15 @@ export class RoomService {
   }
 
   async redact(roomId: string, sender: string, eventId: string, reason: string | undefined, txn?: { userId: string; deviceId: string; txnId: string }): Promise<StoredEvent> {
+    return this.redactWith(roomId, sender, eventId, reason === undefined ? {} : { reason }, txn);
+  }
+
+  /** An m.room.redaction of `eventId`; the pipeline checks that the sender may redact it. */
+  private async redactWith(roomId: string, sender: string, eventId: string, content: JsonObject, txn?: { userId: string; deviceId: string; txnId: string }): Promise<StoredEvent> {
     await this.requireRoom(roomId);
     const target = await this.storage.events.getEvent(eventId);
     if (!target || target.event.room_id !== roomId) throw notFound('Event not found');
-    return this.pipeline.send(roomId, { type: 'm.room.redaction', sender, content: reason === undefined ? {} : { reason }, redacts: eventId, txn });
+    return this.pipeline.send(roomId, { type: 'm.room.redaction', sender, content, redacts: eventId, txn });
   }
 
   async membershipOf(roomId: string, userId: string): Promise<string | undefined> {

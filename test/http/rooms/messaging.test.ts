@@ -113,6 +113,33 @@ describe.each(ENGINES)('messaging (%s)', (engine) => {
     expect(missing.status).toBe(404);
   });
 
+  it.each(['10', '11', '12'])('takes redactions through /send like through /redact, with the same power checks (room version %s)', async (version) => {
+    const roomId = await publicRoom({ room_version: version });
+    const own = await say(bob, roomId, 'my own mistake');
+    const others = await say(alice, roomId, 'not bob\'s to remove');
+    const send = (c: Client, id: string, content: Record<string, unknown>) =>
+      c.put<{ event_id: string; errcode?: string }>(`/_matrix/client/v3/rooms/${enc(roomId)}/send/m.room.redaction/${id}`, content);
+
+    const denied = await send(bob, `sr1-${version}`, { redacts: others });
+    expect(denied.status).toBe(403);
+    expect((await alice.get<Ev>(`/_matrix/client/v3/rooms/${enc(roomId)}/event/${enc(others)}`)).body.content.body).toBe('not bob\'s to remove');
+    expect((await send(bob, `sr2-${version}`, {})).body.errcode).toBe('M_BAD_JSON');
+    expect((await send(bob, `sr3-${version}`, { redacts: '$unknown' })).status).toBe(404);
+
+    const r = await send(bob, `sr4-${version}`, { redacts: own, reason: 'typo' });
+    expect(r.status).toBe(200);
+    expect((await alice.get<Ev>(`/_matrix/client/v3/rooms/${enc(roomId)}/event/${enc(own)}`)).body.content).toEqual({});
+    // Before v11 `redacts` moves to the top level of the event (clients see it in both places after).
+    const pdu = (await server.hs.storage.events.getEvent(r.body.event_id))!.event;
+    if (version === '10') {
+      expect(pdu.redacts).toBe(own);
+      expect(pdu.content).toEqual({ reason: 'typo' });
+    } else {
+      expect(pdu.redacts).toBeUndefined();
+      expect(pdu.content).toEqual({ reason: 'typo', redacts: own });
+    }
+  });
+
   it('paginates /messages both ways with from, to and filters', async () => {
     const roomId = await publicRoom();
     const ids: string[] = [];
