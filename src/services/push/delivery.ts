@@ -63,9 +63,9 @@ export class PushDelivery {
   private async deliver(n: EventNotification): Promise<void> {
     const ev = n.event;
     const pushers = await this.storage.pushers.forJoinedMembers(ev.room_id);
-    for (const [userId, outcome] of n.others) {
-      if (outcome?.notify && !pushers.some((p) => p.userId === userId)) pushers.push(...await this.storage.pushers.forUser(userId));
-    }
+    // A local user this event invites is no joined member yet.
+    const invitee = ev.type === 'm.room.member' && ev.content.membership === 'invite' ? ev.state_key : undefined;
+    if (invitee !== undefined && n.others.get(invitee)?.notify) pushers.push(...await this.storage.pushers.forUser(invitee));
     const byUser = new Map<string, { outcome: PushOutcome; pushers: Pusher[] }>();
     for (const p of pushers) {
       if (p.userId === ev.sender) continue;

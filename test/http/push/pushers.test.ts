@@ -14,7 +14,7 @@ import { createRoom, enc, eventually, join, send, sleep } from '../ephemeral/hel
 
 type Notify = {
   notification: {
-    event_id: string; room_id: string; type?: string; sender?: string; sender_display_name?: string; room_name?: string; content?: unknown;
+    event_id: string; room_id: string; type?: string; sender?: string; user_is_target?: boolean; sender_display_name?: string; room_name?: string; content?: unknown;
     prio?: string; counts: { unread: number }; devices: Array<{ app_id: string; pushkey: string; pushkey_ts: number; data: Record<string, unknown>; tweaks: Record<string, unknown> }>;
   };
 };
@@ -206,6 +206,16 @@ describe.each(ENGINES)('pushers and the push gateway (%s)', (engine) => {
     await sleep(200);
     expect(gateway.for('bob-full').length).toBe(3);
     await setPusher(bob, { kind: null, app_id: 'org.example.app', pushkey: 'bob-full' });
+  });
+
+  it('pushes an invite to the invited user, who is not in the room yet', async () => {
+    await setPusher(bob, pusher('bob-invites'));
+    const roomId = await createRoom(alice, { preset: 'private_chat', name: 'Secret plans' });
+    expect((await alice.post(`/_matrix/client/v3/rooms/${enc(roomId)}/invite`, { user_id: bobId })).status).toBe(200);
+    await eventually(() => expect(gateway.for('bob-invites').length).toBe(1));
+    expect(gateway.for('bob-invites')[0]).toMatchObject({ room_id: roomId, type: 'm.room.member', user_is_target: true, room_name: 'Secret plans', prio: 'high' });
+    expect(gateway.for('bob-invites')[0].devices[0].tweaks).toEqual({ sound: 'default' });
+    await setPusher(bob, { kind: null, app_id: 'org.example.app', pushkey: 'bob-invites' });
   });
 
   it('sends only event_id, room_id, counts, devices (and prio) with format event_id_only', async () => {
