@@ -41,6 +41,9 @@ import { KeyBackupService } from './services/e2ee/key-backup.js';
 import { RoomPreviews } from './services/rooms/previews.js';
 import { MediaService } from './services/media/media.js';
 import { UrlPreviewService } from './services/media/url-preview.js';
+import { PushRuleService } from './services/push/rules.js';
+import { PusherService } from './services/push/pushers.js';
+import { PushDelivery } from './services/push/delivery.js';
 import { FederationClient } from './services/federation/client.js';
 import { KeyRing } from './services/federation/keyring.js';
 import { FederationSender } from './services/federation/sender.js';
@@ -50,10 +53,8 @@ import { FederationEventHandler } from './services/federation/receive.js';
 import { FederationEventServer } from './services/federation/serve.js';
 import { FederationMembership } from './services/federation/membership.js';
 import { IpPolicy } from './services/net/ip-policy.js';
+import { FederationEdus, type RoomAclCheck } from './services/federation/edus.js';
 import { SearchService } from './services/search.js';
-import { PushRuleService } from './services/push/rules.js';
-import { PusherService } from './services/push/pushers.js';
-import { PushDelivery } from './services/push/delivery.js';
 
 export interface RateLimiters {
   client: RateLimiter;
@@ -95,18 +96,19 @@ export class Homeserver {
   readonly previews: RoomPreviews;
   readonly media: MediaService;
   readonly urlPreviews: UrlPreviewService;
+  readonly pushRules: PushRuleService;
+  readonly pushers: PusherService;
+  readonly pushDelivery: PushDelivery;
   readonly federationClient: FederationClient;
   readonly keyRing: KeyRing;
   readonly federationSender: FederationSender;
+  readonly federationEdus: FederationEdus;
   readonly serverAcls: ServerAcls;
   readonly federationOutbound: OutboundEvents;
   readonly federationEvents: FederationEventHandler;
   readonly federationEventServer: FederationEventServer;
   readonly federationMembership: FederationMembership;
   readonly search: SearchService;
-  readonly pushRules: PushRuleService;
-  readonly pushers: PusherService;
-  readonly pushDelivery: PushDelivery;
   private apps: FastifyInstance[] = [];
 
   private constructor(
@@ -215,6 +217,14 @@ export class Homeserver {
     });
     this.pipeline.onBuilt(this.federationMembership.inviteHook);
     this.directory.remoteLookup = this.federationMembership.lookupRemoteAlias;
+    this.federationEdus = new FederationEdus({
+      serverName: config.server_name, storage, notifier: this.notifier, typing: this.typing, receipts: this.receipts, presence: this.presence,
+      deviceLists: this.deviceLists, toDevice: this.toDevice, e2eKeys: this.e2eKeys, sender: this.federationSender, log,
+      acl: () => (this as unknown as { serverAcls?: RoomAclCheck }).serverAcls,
+    });
+    this.receipts.receiptListeners.add(this.federationEdus.onReceipt);
+    this.deviceLists.keyChangeListeners.add(this.federationEdus.onKeysChanged);
+    this.toDevice.remoteDelivery = this.federationEdus.onRemoteToDevice;
     const rl = config.rate_limits;
     this.rateLimits = {
       client: new RateLimiter(rl.client, rl.enabled),
@@ -237,6 +247,7 @@ export class Homeserver {
     this.presence.start();
     this.sync.start();
     await this.federationSender.start();
+    this.federationEdus.start();
     const addresses: string[] = [];
     for (const l of this.config.listeners) {
       const https = l.tls ? { cert: readFileSync(l.tls.certificate_path), key: readFileSync(l.tls.private_key_path) } : undefined;
@@ -255,6 +266,7 @@ export class Homeserver {
     this.typing.close();
     await this.presence.close();
     await this.pushDelivery.close();
+    this.federationEdus.close();
     await this.federationSender.close();
     await this.federationClient.close();
     await this.urlPreviews.close();

@@ -12,10 +12,11 @@ import { federationAuthHook } from './auth.js';
 import { federationOpenIdRoutes } from './openid.js';
 import { federationVersionRoutes } from './version.js';
 import { keyRoutes } from './keys.js';
+import { federationTransportRoutes } from './transport.js';
 import { federationEventRoutes } from './events.js';
 import { federationMembershipRoutes } from './membership.js';
 
-const AUTHENTICATED_ROUTES: RouteModule[] = [federationEventRoutes, federationMembershipRoutes];
+const AUTHENTICATED_ROUTES: RouteModule[] = [federationTransportRoutes, federationEventRoutes, federationMembershipRoutes];
 
 export function federationRoutes(app: FastifyInstance, hs: Homeserver): void {
   federationOpenIdRoutes(app, hs);
