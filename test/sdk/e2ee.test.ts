@@ -63,10 +63,6 @@ describe.each(ENGINES)('matrix-js-sdk with Rust crypto (%s)', (engine) => {
     const login = await anon.loginRequest({ type: 'm.login.password', identifier: { type: 'm.id.user', user: username }, password: PASSWORD });
     const client = createClient({ baseUrl: server.baseUrl, logger: quietLogger, fetchFn, accessToken: login.access_token, userId: login.user_id, deviceId: login.device_id, ...opts });
     await client.initRustCrypto({ useIndexedDB: false });
-    // The SDK reads push rules before its first sync; GET /pushrules belongs to the push rules
-    // work, not yet in the server. Until then the client is given the empty rule set it would
-    // read (TEMPORARY: remove once GET /pushrules/ exists).
-    (client as unknown as { getPushRules: () => Promise<unknown> }).getPushRules = async () => ({ global: { override: [], underride: [], sender: [], room: [], content: [] } });
     running.push(client);
     const prepared = new Promise<void>((resolve) => {
       const onSync = (state: SyncState) => { if (state === SyncState.Prepared) { client.off(ClientEvent.Sync, onSync); resolve(); } };
