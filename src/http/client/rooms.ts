@@ -65,9 +65,10 @@ export function roomRoutes(app: FastifyInstance, hs: Homeserver): void {
   // / `server_name`, the alias's server, or the room ID's (services/federation/membership.ts).
   const join = async (r: { userId: string; isGuest: boolean }, roomIdOrAlias: string, reason?: string, via: string[] = []) => {
     const { room_id: roomId, servers } = roomIdOrAlias.startsWith('#') ? await hs.directory.resolveAliasWithServers(roomIdOrAlias) : { room_id: checkRoomId(roomIdOrAlias), servers: [] };
-    if (await hs.federationMembership.needsRemoteJoin(roomId, [...via, ...servers])) {
+    const remote = await hs.federationMembership.remoteJoinServers(roomId, r.userId, [...via, ...servers]);
+    if (remote.length > 0) {
       if (r.isGuest) throw forbidden('Guests may not join rooms on other servers');
-      await hs.federationMembership.joinRemote(roomId, r.userId, [...via, ...servers], await hs.federationMembership.memberContent(r.userId, reason));
+      await hs.federationMembership.joinRemote(roomId, r.userId, remote, await hs.federationMembership.memberContent(r.userId, reason));
       return { room_id: roomId };
     }
     if (!(await hs.storage.events.getRoom(roomId))) throw notFound(`No known servers for ${roomIdOrAlias}`);
@@ -90,8 +91,9 @@ export function roomRoutes(app: FastifyInstance, hs: Homeserver): void {
     const target = req.params.roomIdOrAlias;
     const { room_id: roomId, servers } = target.startsWith('#') ? await hs.directory.resolveAliasWithServers(target) : { room_id: checkRoomId(target), servers: [] };
     const via = [...viaServers(req.query), ...servers];
-    if (await hs.federationMembership.needsRemoteJoin(roomId, via)) {
-      await hs.federationMembership.knockRemote(roomId, userId, via, req.body?.reason);
+    const remote = await hs.federationMembership.remoteJoinServers(roomId, userId, via);
+    if (remote.length > 0) {
+      await hs.federationMembership.knockRemote(roomId, userId, remote, req.body?.reason);
       return { room_id: roomId };
     }
     if (!(await hs.storage.events.getRoom(roomId))) throw notFound(`No known servers for ${target}`);

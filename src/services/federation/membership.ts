@@ -386,14 +386,21 @@ export class FederationMembership {
   }
 
   /**
-   * Whether a join must go over federation: this server is not in the room, and another server
-   * may be (named by the client or the alias, in the room ID, or in the room's last known state).
+   * The servers to join (or knock on) a room through when this server is not in it: those
+   * named by the client or the alias, the server that invited or knows of the user, the room
+   * ID's server, and servers of the room's last known members. Empty when this server is in the
+   * room (it joins locally) or knows no other server of it.
    */
-  async needsRemoteJoin(roomId: string, servers: string[]): Promise<boolean> {
-    if (await this.isResident(roomId)) return false;
-    if (this.candidates(roomId, servers).length > 0) return true;
-    for (const member of await this.d.storage.rooms.joinedMemberIds(roomId)) if (domainOf(member) !== this.serverName) return true;
-    return false;
+  async remoteJoinServers(roomId: string, userId: string, servers: string[]): Promise<string[]> {
+    if (await this.isResident(roomId)) return [];
+    const named = [...servers];
+    const row = await this.d.storage.rooms.membershipRow(roomId, userId);
+    if (row) {
+      const member = (await this.d.storage.events.getEventsByNid([row.eventNid])).get(row.eventNid);
+      if (member) named.push(domainOf(member.event.sender)!);
+    }
+    for (const member of await this.d.storage.rooms.joinedMemberIds(roomId)) named.push(domainOf(member)!);
+    return this.candidates(roomId, named);
   }
 
   /** Our user's member event content: their profile and the reason given. */
