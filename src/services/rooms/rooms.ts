@@ -11,6 +11,7 @@ import type { RoomPipeline } from './pipeline.js';
 import { checkPowerLevels, checkStateContent } from './content-checks.js';
 import { validateCanonicalAlias } from '../directory.js';
 import { relationOf } from '../../storage/relations.js';
+import { localJoinAuthoriser } from './restricted-joins.js';
 
 export type Preset = 'private_chat' | 'trusted_private_chat' | 'public_chat';
 
@@ -163,7 +164,10 @@ export class RoomService {
     if (opts.guest && (await this.guestAccess(roomId)) !== 'can_join') {
       throw forbidden('Guest access is not allowed in this room');
     }
-    return this.setMembership(roomId, userId, userId, 'join', { reason: opts.reason });
+    const authoriser = await localJoinAuthoriser(this.storage, this.serverName, roomId, userId);
+    return this.setMembership(roomId, userId, userId, 'join', {
+      reason: opts.reason, ...(authoriser === undefined ? {} : { content: { join_authorised_via_users_server: authoriser } }),
+    });
   }
 
   async send(roomId: string, sender: string, type: string, content: JsonObject, txn?: { userId: string; deviceId: string; txnId: string }): Promise<StoredEvent> {
