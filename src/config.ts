@@ -106,6 +106,8 @@ export interface Config {
     max_attempts: number;
     retry_initial_ms: number;
     retry_max_ms: number;
+    ip_range_denylist: string[];
+    ip_range_allowlist: string[];
   };
 }
 
@@ -177,7 +179,8 @@ export function defaultConfig(): Config {
     signing_key_path: './data/signing.key',
     well_known: { client_base_url: null, server: null },
     turn: { uris: [], shared_secret: null, user_lifetime_ms: 24 * 60 * 60_000, allow_guests: true },
-    push: { include_content: true, allow_http_gateways: false, legacy_mention_rules: true, timeout_ms: 10_000, max_attempts: 6, retry_initial_ms: 2_000, retry_max_ms: 10 * 60_000 },
+    push: { include_content: true, allow_http_gateways: false, legacy_mention_rules: true, timeout_ms: 10_000, max_attempts: 6, retry_initial_ms: 2_000, retry_max_ms: 10 * 60_000,
+      ip_range_denylist: [...DEFAULT_IP_DENYLIST], ip_range_allowlist: [] },
   };
 }
 
@@ -330,6 +333,15 @@ export function validateConfig(raw: unknown, baseDir = process.cwd()): Config {
   const push = obj(c.push, 'push');
   noUnknownKeys(push, 'push', d.push);
   const pushRetryInitial = int(push.retry_initial_ms, 'push.retry_initial_ms', 1);
+  const pushCidrs = (name: 'ip_range_denylist' | 'ip_range_allowlist'): string[] => {
+    const list = push[name];
+    if (!Array.isArray(list)) throw new ConfigError(`push.${name}`, `must be a list of IP ranges (got ${describe(list)})`);
+    return list.map((r, i) => {
+      const range = str(r, `push.${name}[${i}]`);
+      try { parseCidr(range); } catch (err) { throw new ConfigError(`push.${name}[${i}]`, (err as Error).message); }
+      return range;
+    });
+  };
 
   const firstClient = listeners.find((l) => l.resources.includes('client')) ?? listeners[0];
   let public_baseurl = c.public_baseurl === '' || c.public_baseurl == null
@@ -438,6 +450,8 @@ export function validateConfig(raw: unknown, baseDir = process.cwd()): Config {
       max_attempts: int(push.max_attempts, 'push.max_attempts', 1, 100),
       retry_initial_ms: pushRetryInitial,
       retry_max_ms: int(push.retry_max_ms, 'push.retry_max_ms', pushRetryInitial),
+      ip_range_denylist: pushCidrs('ip_range_denylist'),
+      ip_range_allowlist: pushCidrs('ip_range_allowlist'),
     },
   };
 }

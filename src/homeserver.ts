@@ -163,6 +163,7 @@ export class Homeserver {
     this.pushDelivery = new PushDelivery(storage, this.pipeline, this.notifications, {
       includeContent: config.push.include_content, timeoutMs: config.push.timeout_ms, maxAttempts: config.push.max_attempts,
       retryInitialMs: config.push.retry_initial_ms, retryMaxMs: config.push.retry_max_ms,
+      ipPolicy: new IpPolicy({ denylist: config.push.ip_range_denylist, allowlist: config.push.ip_range_allowlist }),
     }, log);
     this.notifications.onNotified(this.pushDelivery.notified);
     this.pipeline.onPersisted((s) => this.notifications.persisted(s));

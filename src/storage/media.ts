@@ -56,6 +56,14 @@ export class MediaStore {
     }).execute();
   }
 
+  /** Stores a remote server's media in the cache, unless a concurrent fetch already did. */
+  async insertIfAbsent(m: MediaRecord): Promise<void> {
+    await this.db.insertInto('media').values({
+      server_name: m.serverName, media_id: m.mediaId, user_id: m.userId, content_type: m.contentType, upload_name: m.uploadName,
+      size: m.size, sha256: m.sha256, created_ts: m.createdTs, expires_ts: m.expiresTs,
+    }).onConflict((oc) => oc.columns(['server_name', 'media_id']).doNothing()).execute();
+  }
+
   /** Fills a created mxc:// URI with its content; false if it already had some (or is gone). */
   async complete(serverName: string, mediaId: string, c: { contentType: string; uploadName: string | null; size: number; sha256: string }): Promise<boolean> {
     const r = await this.db.updateTable('media')

@@ -15,8 +15,9 @@ import { keyRoutes } from './keys.js';
 import { federationTransportRoutes } from './transport.js';
 import { federationEventRoutes } from './events.js';
 import { federationMembershipRoutes } from './membership.js';
+import { federationMediaRoutes } from '../media/federation.js';
 
-const AUTHENTICATED_ROUTES: RouteModule[] = [federationTransportRoutes, federationEventRoutes, federationMembershipRoutes];
+const AUTHENTICATED_ROUTES: RouteModule[] = [federationTransportRoutes, federationEventRoutes, federationMembershipRoutes, federationMediaRoutes];
 
 export function federationRoutes(app: FastifyInstance, hs: Homeserver): void {
   federationOpenIdRoutes(app, hs);

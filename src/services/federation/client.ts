@@ -100,6 +100,32 @@ export class FederationClient {
     return json as T;
   }
 
+  /**
+   * A signed GET whose answer comes back unread, whatever its status (media downloads: the caller
+   * streams or dumps the body).
+   */
+  async requestRaw(destination: string, path: string, o: Pick<RequestOptions, 'query' | 'timeoutMs'> = {}): Promise<Dispatcher.ResponseData> {
+    if (destination === this.opts.serverName) throw new FederationRequestError(`refusing a federation request to ourselves (${destination})`);
+    const uri = path + queryString(o.query);
+    let resolved;
+    try {
+      resolved = await this.discovery.resolve(destination);
+    } catch (err) {
+      throw new FederationRequestError(`cannot resolve ${destination}: ${(err as Error).message}`);
+    }
+    const auth = signRequest({ method: 'GET', uri, origin: this.opts.serverName, destination }, this.opts.signingKey);
+    if (!auth.ok) throw new FederationRequestError(`cannot sign the request: ${auth.reason}`);
+    const target = resolved.target.includes(':') ? `[${resolved.target}]` : resolved.target;
+    return this.send(`https://${target}:${resolved.port}${uri}`, { method: 'GET', headers: { host: resolved.hostHeader, authorization: auth.value } }, o.timeoutMs, destination);
+  }
+
+  /** An unsigned GET of a URL another server pointed to (a media `Location`), through the same IP policy and TLS checks. */
+  async fetchUrl(url: string, timeoutMs?: number): Promise<Dispatcher.ResponseData> {
+    const u = new URL(url);
+    if (u.protocol !== 'https:' && u.protocol !== 'http:') throw new FederationRequestError(`not an http(s) URL: ${url}`);
+    return this.send(u.toString(), { method: 'GET', headers: {} }, timeoutMs, u.host);
+  }
+
   private closed = false;
 
   /** Ends open connections; requests still running fail. */

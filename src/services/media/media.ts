@@ -93,6 +93,23 @@ export class MediaService {
     return { uri: `mxc://${this.config.server_name}/${mediaId}`, sha256: file.sha256 };
   }
 
+  /** Caches another server's media (fetched over federation) under its own mxc:// URI. */
+  async storeRemote(serverName: string, mediaId: string, body: Readable, meta: { contentType: string | undefined; filename: string | null }): Promise<MediaRecord> {
+    let file;
+    try {
+      file = await this.files.write(body, this.config.media.max_upload_bytes);
+    } catch (err) {
+      // spec: content_repo "Security considerations": 502 M_TOO_LARGE for remote media too large
+      if (err instanceof ContentTooLargeError) throw new MatrixError('M_TOO_LARGE', 'Remote content is too large', 502);
+      throw err;
+    }
+    await this.store.insertIfAbsent({
+      serverName, mediaId, userId: null, contentType: normaliseContentType(meta.contentType), uploadName: meta.filename,
+      size: file.size, sha256: file.sha256, createdTs: Date.now(), expiresTs: null,
+    });
+    return (await this.store.get(serverName, mediaId)) as MediaRecord;
+  }
+
   /** POST /media/v1/create: an mxc:// URI whose content comes later. */
   async create(userId: string): Promise<{ content_uri: string; unused_expires_at: number }> {
     const now = Date.now();

@@ -4,7 +4,7 @@
 // their pusher.
 // spec: push-gateway-api "POST /_matrix/push/v1/notify"; client-server-api modules/push
 // "Server behaviour", "Push Gateway behaviour"
-import { Agent, request, type Dispatcher } from 'undici';
+import { request, type Dispatcher } from 'undici';
 import type { Logger } from 'pino';
 import { stateKey, type JsonObject, type JsonValue } from '../../core/pdu.js';
 import type { PushAction, PushOutcome } from '../../core/push/index.js';
@@ -12,6 +12,7 @@ import type { Storage } from '../../storage/index.js';
 import type { Pusher } from '../../storage/push-pushers.js';
 import type { EventNotification, NotificationService } from '../notifications.js';
 import type { RoomPipeline } from '../rooms/pipeline.js';
+import type { IpPolicy } from '../net/ip-policy.js';
 
 export interface PushDeliveryOptions {
   /** Send the event's content to gateways (pushers without `data.format: event_id_only`). */
@@ -22,6 +23,8 @@ export interface PushDeliveryOptions {
   /** The wait before the first retry; each next one waits twice as long, up to retryMaxMs. */
   retryInitialMs: number;
   retryMaxMs: number;
+  /** Which addresses gateways may be reached at: pushers' URLs come from clients (push.ip_range_*). */
+  ipPolicy: IpPolicy;
 }
 
 /** The Push Gateway API request body. */
@@ -42,7 +45,7 @@ export class PushDelivery {
     private readonly options: PushDeliveryOptions,
     private readonly log: Logger,
   ) {
-    this.agent = new Agent({ connect: { timeout: options.timeoutMs }, headersTimeout: options.timeoutMs, bodyTimeout: options.timeoutMs });
+    this.agent = options.ipPolicy.agent({ connect: { timeout: options.timeoutMs }, headersTimeout: options.timeoutMs, bodyTimeout: options.timeoutMs });
   }
 
   /** NotificationService's after-commit listener: never waits on the gateways. */
@@ -91,7 +94,7 @@ export class PushDelivery {
   private attempt(p: Pusher, body: GatewayNotification, attempt: number): void {
     if (this.closed) return;
     this.track(this.post(p, body).then(async (outcome) => {
-      if (outcome === 'ok') return;
+      if (outcome === 'ok' || outcome === 'denied') return;
       if (outcome === 'rejected') {
         // spec: push-gateway-api: the homeserver "SHOULD remove" pushers whose pushkeys are rejected.
         await this.storage.pushers.delete(p.userId, p.appId, p.pushkey);
@@ -112,8 +115,11 @@ export class PushDelivery {
     }).catch((err: unknown) => this.log.error({ err }, 'push delivery failed')));
   }
 
-  /** 'ok', 'rejected' (this pusher's pushkey), or 'retry' (network error, timeout, non-2xx). */
-  private async post(p: Pusher, body: GatewayNotification): Promise<'ok' | 'rejected' | 'retry'> {
+  /**
+   * 'ok', 'rejected' (this pusher's pushkey), 'denied' (the gateway's address is refused by
+   * push.ip_range_*: retrying cannot help), or 'retry' (network error, timeout, non-2xx).
+   */
+  private async post(p: Pusher, body: GatewayNotification): Promise<'ok' | 'rejected' | 'denied' | 'retry'> {
     try {
       const res = await request(p.data.url as string, {
         method: 'POST', dispatcher: this.agent, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body),
@@ -131,6 +137,10 @@ export class PushDelivery {
       }
       return Array.isArray(rejected) && rejected.includes(p.pushkey) ? 'rejected' : 'ok';
     } catch (err) {
+      if (isIpDenied(err)) {
+        this.log.warn({ user_id: p.userId, app_id: p.appId, err: (err as Error).message }, 'push gateway address denied (push.ip_range_denylist)');
+        return 'denied';
+      }
       this.log.warn({ user_id: p.userId, app_id: p.appId, err: (err as Error).message }, 'push gateway unreachable');
       return 'retry';
     }
@@ -188,6 +198,13 @@ export class PushDelivery {
     this.inFlight.add(p);
     void p.finally(() => this.inFlight.delete(p));
   }
+}
+
+function isIpDenied(err: unknown): boolean {
+  for (let e = err; typeof e === 'object' && e !== null; e = (e as { cause?: unknown }).cause) {
+    if ((e as { code?: unknown }).code === 'EIPDENIED') return true;
+  }
+  return false;
 }
 
 interface RoomFacts { senderDisplayName?: string; name?: string; alias?: string }

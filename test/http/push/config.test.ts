@@ -7,6 +7,7 @@ describe('push configuration', () => {
     expect(validateConfig({}).push).toEqual({
       include_content: true, allow_http_gateways: false, legacy_mention_rules: true,
       timeout_ms: 10_000, max_attempts: 6, retry_initial_ms: 2_000, retry_max_ms: 600_000,
+      ip_range_denylist: expect.arrayContaining(['127.0.0.0/8', '10.0.0.0/8', '::1/128']), ip_range_allowlist: [],
     });
     expect(validateConfig({ push: { include_content: false, max_attempts: 1, retry_initial_ms: 10, retry_max_ms: 10 } }).push)
       .toMatchObject({ include_content: false, max_attempts: 1, retry_initial_ms: 10, retry_max_ms: 10 });
@@ -22,6 +23,9 @@ describe('push configuration', () => {
     [{ push: { retry_initial_ms: 1.5 } }, 'push.retry_initial_ms'],
     [{ push: { retry_initial_ms: 1000, retry_max_ms: 999 } }, 'push.retry_max_ms'],
     [{ push: { gateways: [] } }, 'push.gateways'],
+    [{ push: { ip_range_denylist: '10.0.0.0/8' } }, 'push.ip_range_denylist'],
+    [{ push: { ip_range_allowlist: ['10.0.0.0/33'] } }, 'push.ip_range_allowlist[0]'],
+    [{ push: { ip_range_allowlist: [7] } }, 'push.ip_range_allowlist[0]'],
   ])('refuses %j naming %s', (raw, option) => {
     let err: unknown;
     try { validateConfig(raw); } catch (e) { err = e; }

@@ -85,7 +85,8 @@ describe.each(ENGINES)('pushers and the push gateway (%s)', (engine) => {
   beforeAll(async () => {
     gateway = new Gateway();
     await gateway.start();
-    server = await startTestServer(engine, { push: { allow_http_gateways: true, retry_initial_ms: 50, max_attempts: 3 } });
+    // The gateway is on loopback, which push.ip_range_denylist covers by default.
+    server = await startTestServer(engine, { push: { allow_http_gateways: true, retry_initial_ms: 50, max_attempts: 3, ip_range_allowlist: ['127.0.0.1/32'] } });
     alice = new Client(server.baseUrl);
     bob = new Client(server.baseUrl);
     aliceId = (await alice.register('alice')).user_id;
@@ -262,6 +263,29 @@ describe.each(ENGINES)('pushers and the push gateway (%s)', (engine) => {
     } finally {
       gateway.answer = () => ({ status: 200, body: { rejected: [] } });
       await setPusher(bob, { kind: null, app_id: 'org.example.app', pushkey: 'bob-flaky' });
+    }
+  });
+
+  it('never posts to a gateway whose address push.ip_range_denylist covers (loopback by default)', async () => {
+    const guarded = await startTestServer(engine, { push: { allow_http_gateways: true, retry_initial_ms: 20, max_attempts: 3 } });
+    try {
+      const a = new Client(guarded.baseUrl);
+      const b = new Client(guarded.baseUrl);
+      const c = new Client(guarded.baseUrl);
+      await a.register('ga');
+      const bId = (await b.register('gb')).user_id;
+      await c.register('gc');
+      await setPusher(b, pusher('guarded'));
+      const roomId = await createRoom(a, { preset: 'public_chat', invite: [bId] });
+      await join(b, roomId);
+      await join(c, roomId);
+      await send(a, roomId, text('to the gateway?'));
+      await sleep(400);
+      expect(gateway.for('guarded')).toEqual([]);
+      // Not the gateway's fault: the pusher stays.
+      expect((await pushers(b)).map((p) => p.pushkey)).toEqual(['guarded']);
+    } finally {
+      await guarded.close();
     }
   });
 
