@@ -54,6 +54,7 @@ import { FederationEventServer } from './services/federation/serve.js';
 import { FederationMembership } from './services/federation/membership.js';
 import { IpPolicy } from './services/net/ip-policy.js';
 import { FederationEdus, type RoomAclCheck } from './services/federation/edus.js';
+import { FederationQueries } from './services/federation/queries.js';
 import { SearchService } from './services/search.js';
 
 export interface RateLimiters {
@@ -103,6 +104,7 @@ export class Homeserver {
   readonly keyRing: KeyRing;
   readonly federationSender: FederationSender;
   readonly federationEdus: FederationEdus;
+  readonly federationQueries: FederationQueries;
   readonly serverAcls: ServerAcls;
   readonly federationOutbound: OutboundEvents;
   readonly federationEvents: FederationEventHandler;
@@ -226,6 +228,9 @@ export class Homeserver {
     this.receipts.receiptListeners.add(this.federationEdus.onReceipt);
     this.deviceLists.keyChangeListeners.add(this.federationEdus.onKeysChanged);
     this.toDevice.remoteDelivery = this.federationEdus.onRemoteToDevice;
+    this.federationQueries = new FederationQueries({
+      serverName: config.server_name, client: this.federationClient, profiles: this.profiles, e2eKeys: this.e2eKeys, publicRooms: this.publicRooms,
+    });
     const rl = config.rate_limits;
     this.rateLimits = {
       client: new RateLimiter(rl.client, rl.enabled),

@@ -71,13 +71,13 @@ export function directoryRoutes(app: FastifyInstance, hs: Homeserver): void {
   // spec: GET /publicRooms needs no access token; POST does. Guests may read the directory.
   app.get<{ Querystring: Static<typeof PublicRoomsQuery> }>('/_matrix/client/v3/publicRooms', {
     schema: { querystring: PublicRoomsQuery }, config: { auth: 'optional', guest: true },
-  }, async (req) => hs.publicRooms.list({
+  }, async (req) => hs.federationQueries.publicRooms({
     limit: req.query.limit === undefined ? undefined : Number(req.query.limit), since: req.query.since, server: req.query.server,
-  }));
+  }, false));
 
   app.post<{ Querystring: { server?: string }; Body: Static<typeof PublicRoomsBody> }>('/_matrix/client/v3/publicRooms', {
     schema: { querystring: Type.Object(ServerQuery, { additionalProperties: true }), body: PublicRoomsBody }, config: { auth: 'user', guest: true },
-  }, async (req) => hs.publicRooms.list({ ...req.body, server: req.query.server }));
+  }, async (req) => hs.federationQueries.publicRooms({ ...req.body, server: req.query.server }, true));
 
   app.get<{ Params: Static<typeof RoomParams>; Querystring: Static<typeof HierarchyQuery> }>('/_matrix/client/v1/rooms/:roomId/hierarchy', {
     schema: { params: RoomParams, querystring: HierarchyQuery }, config: { auth: 'user', guest: true },

@@ -12,7 +12,7 @@ import { passwordStage } from './auth-stages.js';
 import { AuthDict } from './schemas.js';
 
 const AnyObject = Type.Object({}, { additionalProperties: true });
-/** spec: keys/query, keys/claim `timeout`: how long to wait for remote servers (none are asked yet). */
+/** spec: keys/query, keys/claim `timeout`: how long to wait for remote servers, in ms. */
 const Timeout = Type.Optional(Type.Integer({ minimum: 0 }));
 
 const UploadBody = Type.Object({
@@ -41,11 +41,11 @@ export function keyRoutes(app: FastifyInstance, hs: Homeserver): void {
 
   app.post<{ Body: Static<typeof QueryBody> }>('/_matrix/client/v3/keys/query', {
     schema: { body: QueryBody }, config: { auth: 'user', guest: true },
-  }, async (req) => hs.e2eKeys.query(requester(req).userId, req.body.device_keys));
+  }, async (req) => hs.federationQueries.keysQuery(requester(req).userId, req.body.device_keys, req.body.timeout));
 
   app.post<{ Body: Static<typeof ClaimBody> }>('/_matrix/client/v3/keys/claim', {
     schema: { body: ClaimBody }, config: { auth: 'user', guest: true },
-  }, async (req) => hs.e2eKeys.claim(req.body.one_time_keys));
+  }, async (req) => hs.federationQueries.keysClaim(req.body.one_time_keys, req.body.timeout));
 
   app.get<{ Querystring: Static<typeof ChangesQuery> }>('/_matrix/client/v3/keys/changes', {
     schema: { querystring: ChangesQuery }, config: { auth: 'user' },

@@ -24,10 +24,10 @@ export function profileRoutes(app: FastifyInstance, hs: Homeserver): void {
   const changeConfig = { auth: 'user' as const, guest: true };
 
   app.get<{ Params: { userId: string } }>('/_matrix/client/v3/profile/:userId', { schema: { params: UserParams } },
-    async (req) => hs.profiles.profile(req.params.userId));
+    async (req) => hs.federationQueries.profile(req.params.userId));
 
   app.get<FieldRequest>(path, { schema: { params: FieldParams } },
-    async (req) => ({ [req.params.keyName]: await hs.profiles.field(req.params.userId, req.params.keyName) }));
+    async (req) => ({ [req.params.keyName]: await hs.federationQueries.profileField(req.params.userId, req.params.keyName) }));
 
   app.put<FieldRequest & { Body: JsonObject }>(path, {
     schema: { params: FieldParams, body: Type.Object({}, { additionalProperties: true }) },

@@ -13,11 +13,12 @@ import { federationOpenIdRoutes } from './openid.js';
 import { federationVersionRoutes } from './version.js';
 import { keyRoutes } from './keys.js';
 import { federationTransportRoutes } from './transport.js';
+import { federationQueryRoutes } from './queries.js';
 import { federationEventRoutes } from './events.js';
 import { federationMembershipRoutes } from './membership.js';
 import { federationMediaRoutes } from '../media/federation.js';
 
-const AUTHENTICATED_ROUTES: RouteModule[] = [federationTransportRoutes, federationEventRoutes, federationMembershipRoutes, federationMediaRoutes];
+const AUTHENTICATED_ROUTES: RouteModule[] = [federationTransportRoutes, federationQueryRoutes, federationEventRoutes, federationMembershipRoutes, federationMediaRoutes];
 
 export function federationRoutes(app: FastifyInstance, hs: Homeserver): void {
   federationOpenIdRoutes(app, hs);

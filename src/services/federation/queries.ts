@@ -1,0 +1,152 @@
+// What local clients ask about other servers' users and rooms, asked over federation: profiles,
+// device keys (keys/query, keys/claim) and published room directories. Local parts of a request
+// are answered by the local services; remote parts go to each server concurrently, and a server
+// that fails or is too slow shows up in `failures` (keys) or as an error (profiles, directory).
+// spec: server-server-api "Querying for information", "End-to-End Encryption", "Published Room Directory"
+import { domainOf, isValidServerName, isValidUserId } from '../../core/identifiers.js';
+import type { JsonObject, JsonValue } from '../../core/pdu.js';
+import { MatrixError, notFound } from '../../errors.js';
+import type { E2eKeyService, KeysClaimResult, KeysQueryResult } from '../e2ee/keys.js';
+import type { ProfileService } from '../profile.js';
+import type { PublicRoomList, PublicRoomsQuery, PublicRoomsResponse } from '../public-rooms.js';
+import { FederationRequestError, type FederationClient } from './client.js';
+
+/** spec: keys/query `timeout` "defaults to 10 seconds". */
+export const DEFAULT_KEYS_TIMEOUT_MS = 10_000;
+
+export interface FederationQueryDeps {
+  serverName: string;
+  client: FederationClient;
+  profiles: ProfileService;
+  e2eKeys: E2eKeyService;
+  publicRooms: PublicRoomList;
+}
+
+type Json = Record<string, unknown>;
+const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** A remote server's error as ours: its own 4xx Matrix errors pass through, anything else is 502. */
+function remoteError(server: string, err: unknown): MatrixError {
+  if (err instanceof FederationRequestError && err.status !== undefined && err.status >= 400 && err.status < 500 && err.errcode !== undefined) {
+    return new MatrixError(err.errcode, `${server}: ${String((err.body as { error?: unknown } | undefined)?.error ?? err.message)}`, err.status);
+  }
+  return new MatrixError('M_UNKNOWN', `Could not reach ${server}: ${(err as Error).message}`, 502);
+}
+
+export class FederationQueries {
+  constructor(private readonly d: FederationQueryDeps) {}
+
+  private isRemote(userId: string): boolean {
+    const server = domainOf(userId);
+    return server !== undefined && server !== this.d.serverName && isValidUserId(userId, { historical: true });
+  }
+
+  // ---- profiles: spec GET /query/profile ----
+
+  async profile(userId: string): Promise<JsonObject> {
+    if (!this.isRemote(userId)) return this.d.profiles.profile(userId);
+    const server = domainOf(userId)!;
+    let r: unknown;
+    try {
+      r = await this.d.client.request(server, 'GET', '/_matrix/federation/v1/query/profile', { query: { user_id: userId } });
+    } catch (err) {
+      throw remoteError(server, err);
+    }
+    return isObject(r) ? (r as JsonObject) : {};
+  }
+
+  async profileField(userId: string, field: string): Promise<JsonValue> {
+    if (!this.isRemote(userId)) return this.d.profiles.field(userId, field);
+    const server = domainOf(userId)!;
+    let r: unknown;
+    try {
+      r = await this.d.client.request(server, 'GET', '/_matrix/federation/v1/query/profile', { query: { user_id: userId, field } });
+    } catch (err) {
+      throw remoteError(server, err);
+    }
+    if (!isObject(r) || !Object.hasOwn(r, field)) throw notFound(`No ${field} set`);
+    return r[field] as JsonValue;
+  }
+
+  // ---- keys/query and keys/claim: spec POST /user/keys/query, /user/keys/claim ----
+
+  async keysQuery(requester: string, deviceKeys: Record<string, string[]>, timeoutMs = DEFAULT_KEYS_TIMEOUT_MS): Promise<KeysQueryResult> {
+    const { local, remote } = this.split(deviceKeys);
+    const out = await this.d.e2eKeys.query(requester, local);
+    await Promise.all([...remote].map(async ([server, wanted]) => {
+      try {
+        const r = await this.d.client.request<Json>(server, 'POST', '/_matrix/federation/v1/user/keys/query', { body: { device_keys: wanted }, timeoutMs });
+        // Only what the server may speak for: its own users, and only those asked about.
+        const own = (field: string): Array<[string, unknown]> =>
+          (isObject(r[field]) ? Object.entries(r[field] as Json) : []).filter(([u]) => domainOf(u) === server && Object.hasOwn(wanted, u));
+        for (const [u, devices] of own('device_keys')) if (isObject(devices)) out.device_keys[u] = devices as Record<string, JsonObject>;
+        for (const [u, k] of own('master_keys')) if (isObject(k)) out.master_keys[u] = k as JsonObject;
+        for (const [u, k] of own('self_signing_keys')) if (isObject(k)) out.self_signing_keys[u] = k as JsonObject;
+      } catch (err) {
+        out.failures[server] = failureOf(err);
+      }
+    }));
+    return out;
+  }
+
+  async keysClaim(oneTimeKeys: Record<string, Record<string, string>>, timeoutMs = DEFAULT_KEYS_TIMEOUT_MS): Promise<KeysClaimResult> {
+    const { local, remote } = this.split(oneTimeKeys);
+    const out = await this.d.e2eKeys.claim(local);
+    await Promise.all([...remote].map(async ([server, wanted]) => {
+      try {
+        const r = await this.d.client.request<Json>(server, 'POST', '/_matrix/federation/v1/user/keys/claim', { body: { one_time_keys: wanted }, timeoutMs });
+        const keys = isObject(r.one_time_keys) ? r.one_time_keys : {};
+        for (const [u, devices] of Object.entries(keys)) {
+          if (domainOf(u) === server && Object.hasOwn(wanted, u) && isObject(devices)) out.one_time_keys[u] = devices as KeysClaimResult['one_time_keys'][string];
+        }
+      } catch (err) {
+        out.failures[server] = failureOf(err);
+      }
+    }));
+    return out;
+  }
+
+  /**
+   * Local users (and anything malformed, which the local service rejects with the right error)
+   * stay local; well-formed remote users are grouped by server.
+   */
+  private split<T>(byUser: Record<string, T>): { local: Record<string, T>; remote: Map<string, Record<string, T>> } {
+    const local: Record<string, T> = {};
+    const remote = new Map<string, Record<string, T>>();
+    for (const [userId, value] of Object.entries(byUser)) {
+      if (!this.isRemote(userId)) {
+        local[userId] = value;
+        continue;
+      }
+      const server = domainOf(userId)!;
+      let m = remote.get(server);
+      if (m === undefined) remote.set(server, (m = {}));
+      m[userId] = value;
+    }
+    return { local, remote };
+  }
+
+  // ---- the published room directory of another server: spec GET/POST /publicRooms ----
+
+  async publicRooms(q: PublicRoomsQuery, post: boolean): Promise<PublicRoomsResponse> {
+    if (q.server === undefined || q.server === this.d.serverName) return this.d.publicRooms.list(q);
+    if (!isValidServerName(q.server)) throw new MatrixError('M_INVALID_PARAM', `Invalid server name ${JSON.stringify(q.server)}`, 400);
+    const { server, ...rest } = q;
+    try {
+      if (post) return await this.d.client.request<PublicRoomsResponse>(server, 'POST', '/_matrix/federation/v1/publicRooms', { body: rest });
+      const query: Record<string, string> = {};
+      if (rest.limit !== undefined) query.limit = String(rest.limit);
+      if (rest.since !== undefined) query.since = rest.since;
+      return await this.d.client.request<PublicRoomsResponse>(server, 'GET', '/_matrix/federation/v1/publicRooms', { query });
+    } catch (err) {
+      throw remoteError(server, err);
+    }
+  }
+}
+
+function failureOf(err: unknown): JsonObject {
+  if (err instanceof FederationRequestError) {
+    return { ...(err.status !== undefined ? { status: err.status } : { status: 503 }), message: err.message };
+  }
+  return { status: 503, message: (err as Error).message };
+}
