@@ -5,10 +5,13 @@ import type { Homeserver } from '../../homeserver.js';
 
 /**
  * The spec versions Weft implements completely enough to advertise. A version is
- * added here only when the client-facing features it introduced work; clients
- * need at least v1.1 to talk to a server at all.
+ * added here only when the client-facing features it introduced work (advertising
+ * v1.N claims every version before it); clients need at least v1.1 to talk to a
+ * server at all, and turn features on by version (matrix-js-sdk: threads and
+ * private receipts at v1.4, intentional mentions at v1.7, recursive relations at
+ * v1.10). v1.11 waits for media from other servers (authenticated media's remote half).
  */
-export const SUPPORTED_SPEC_VERSIONS = ['v1.1'] as const;
+export const SUPPORTED_SPEC_VERSIONS = ['v1.1', 'v1.2', 'v1.3', 'v1.4', 'v1.5', 'v1.6', 'v1.7', 'v1.8', 'v1.9', 'v1.10'] as const;
 
 export function versionsRoutes(app: FastifyInstance, _hs: Homeserver): void {
   app.get('/_matrix/client/versions', { config: { auth: 'optional', guest: true } }, async () => ({

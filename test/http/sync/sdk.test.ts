@@ -51,7 +51,15 @@ describe.each(ENGINES)('matrix-js-sdk chat over /sync (%s)', (engine) => {
   // The clients' own connection pool, destroyed at the end: stopClient() aborts a long-poll, and
   // its half-open connection must not keep the server from closing.
   const agent = new Agent();
-  const fetchFn = ((url: string, init?: object) => undiciFetch(url, { ...init, dispatcher: agent })) as unknown as typeof fetch;
+  // Requests the clients make in the background (thread lists, read markers) finish before the
+  // pool goes: one cut short rejects inside the SDK, where nothing catches it.
+  const inFlight = new Set<Promise<unknown>>();
+  const fetchFn = ((url: string, init?: object) => {
+    const request = undiciFetch(url, { ...init, dispatcher: agent });
+    inFlight.add(request);
+    void request.finally(() => inFlight.delete(request)).catch(() => undefined);
+    return request;
+  }) as unknown as typeof fetch;
 
   beforeAll(async () => {
     server = await startTestServer(engine);
@@ -61,6 +69,7 @@ describe.each(ENGINES)('matrix-js-sdk chat over /sync (%s)', (engine) => {
   afterAll(async () => {
     alice?.stopClient();
     bob?.stopClient();
+    for (let i = 0; i < 20 && inFlight.size > 0; i++) await Promise.allSettled([...inFlight, new Promise((r) => setTimeout(r, 50))]);
     await agent.destroy();
     await server?.close();
   });
