@@ -7,17 +7,25 @@
 // Message bodies are 4-16 words drawn from a 20,000-word vocabulary with Zipf frequencies (the
 // most common word is in about 6 messages of 10), from a fixed seed.
 //
-//   node --import tsx bench/search.ts [sqlite|postgres] [--messages 1000000] [--runs 50]
+//   node --import tsx bench/search.ts [sqlite|postgres] [--messages 1000000] [--runs 50] [--keep] [--reuse DIR]
+//
+// --keep leaves the filled data directory (and PostgreSQL database) in place and prints it;
+// --reuse DIR times the searches again on it without filling (one engine: the directory's).
 import { parseArgs } from 'node:util';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { sql } from 'kysely';
 import { Agent, request } from 'undici';
 import { openStorage } from '../src/storage/index.js';
 import { bulkInsertMessages } from '../src/storage/search-bench.js';
-import { createDataDir, enginesFromArgv, fmt, machine, median, percentile, registerUser, requireBuild, startServer, type Engine } from './lib/server.js';
+import { createDataDir, enginesFromArgv, fmt, machine, median, percentile, registerUser, requireBuild, startServer, type DataDir, type Engine } from './lib/server.js';
 
 const { values: opts } = parseArgs({
   args: process.argv.slice(2),
-  options: { messages: { type: 'string', default: '1000000' }, runs: { type: 'string', default: '50' } },
+  options: {
+    messages: { type: 'string', default: '1000000' }, runs: { type: 'string', default: '50' },
+    keep: { type: 'boolean', default: false }, reuse: { type: 'string' },
+  },
   allowPositionals: true,
 });
 const MESSAGES = Number(opts.messages);
@@ -68,46 +76,62 @@ async function call<T>(url: string, token: string, body: unknown): Promise<T> {
   return json;
 }
 
-async function run(engine: Engine): Promise<void> {
+interface Filled { data: DataDir; token: string }
+
+/** Creates the rooms through the server, then fills the messages straight into the database. */
+async function fill(engine: Engine): Promise<Filled> {
   const data = await createDataDir(engine);
-  try {
-    // Rooms and the user through the server, so that their state is real.
-    let server = await startServer(data);
-    const user = await registerUser(server.baseUrl, 'searcher');
-    const rooms: string[] = [];
-    for (let i = 0; i < ROOMS; i++) {
-      rooms.push((await call<{ room_id: string }>(`${server.baseUrl}/_matrix/client/v3/createRoom`, user.access_token, { preset: 'private_chat' })).room_id);
+  const server = await startServer(data);
+  const user = await registerUser(server.baseUrl, 'searcher');
+  const rooms: string[] = [];
+  for (let i = 0; i < ROOMS; i++) {
+    rooms.push((await call<{ room_id: string }>(`${server.baseUrl}/_matrix/client/v3/createRoom`, user.access_token, { preset: 'private_chat' })).room_id);
+  }
+  await server.stop();
+
+  const storage = await openStorage(engine === 'sqlite'
+    ? { engine, path: join(data.dir, 'weft.db'), url: null, pool_size: 4 }
+    : { engine, path: '', url: data.databaseUrl, pool_size: 4 });
+  const rand = prng(42);
+  const zipf = zipfSampler(rand);
+  const body = () => {
+    const n = 4 + Math.floor(rand() * 13);
+    const words: string[] = [];
+    for (let k = 0; k < n; k++) words.push(word(zipf()));
+    return words.join(' ');
+  };
+  const t0 = performance.now();
+  let last = t0;
+  await bulkInsertMessages(storage, rooms.map((roomId) => ({ roomId, sender: user.user_id })), MESSAGES, body, (done) => {
+    if (performance.now() - last > 15_000 || done === MESSAGES) {
+      last = performance.now();
+      process.stderr.write(`  ${engine}: ${done.toLocaleString('en-US')} messages in ${fmt((last - t0) / 1000, 0)} s\n`);
     }
-    await server.stop();
+  });
+  const fillS = (performance.now() - t0) / 1000;
+  const t1 = performance.now();
+  if (engine === 'postgres') await sql`VACUUM ANALYZE`.execute(storage.database.db);
+  else await sql`INSERT INTO event_search(event_search) VALUES ('optimize')`.execute(storage.database.db);
+  const optimizeS = (performance.now() - t1) / 1000;
+  await storage.close();
+  console.log(`${engine}: filled ${MESSAGES.toLocaleString('en-US')} messages in ${fmt(fillS, 0)} s (${fmt(MESSAGES / fillS, 0)}/s); ${engine === 'postgres' ? 'VACUUM ANALYZE' : 'FTS5 optimize'} ${fmt(optimizeS, 0)} s`);
+  writeFileSync(join(data.dir, 'bench-search.json'), JSON.stringify({ engine, port: data.port, databaseUrl: data.databaseUrl, token: user.access_token }));
+  return { data, token: user.access_token };
+}
 
-    const storage = await openStorage(engine === 'sqlite'
-      ? { engine, path: `${data.dir}/weft.db`, url: null, pool_size: 4 }
-      : { engine, path: '', url: data.databaseUrl, pool_size: 4 });
-    const rand = prng(42);
-    const zipf = zipfSampler(rand);
-    const body = () => {
-      const n = 4 + Math.floor(rand() * 13);
-      const words: string[] = [];
-      for (let k = 0; k < n; k++) words.push(word(zipf()));
-      return words.join(' ');
-    };
-    const t0 = performance.now();
-    let last = t0;
-    await bulkInsertMessages(storage, rooms.map((roomId) => ({ roomId, sender: user.user_id })), MESSAGES, body, (done) => {
-      if (performance.now() - last > 15_000 || done === MESSAGES) {
-        last = performance.now();
-        process.stderr.write(`  ${engine}: ${done.toLocaleString('en-US')} messages in ${fmt((last - t0) / 1000, 0)} s\n`);
-      }
-    });
-    const fillS = (performance.now() - t0) / 1000;
-    const t1 = performance.now();
-    if (engine === 'postgres') await sql`VACUUM ANALYZE`.execute(storage.database.db);
-    else await sql`INSERT INTO event_search(event_search) VALUES ('optimize')`.execute(storage.database.db);
-    const optimizeS = (performance.now() - t1) / 1000;
-    await storage.close();
-    console.log(`${engine}: filled ${MESSAGES.toLocaleString('en-US')} messages in ${fmt(fillS, 0)} s (${fmt(MESSAGES / fillS, 0)}/s); ${engine === 'postgres' ? 'VACUUM ANALYZE' : 'FTS5 optimize'} ${fmt(optimizeS, 0)} s`);
+function reuse(dir: string): Filled {
+  const saved = JSON.parse(readFileSync(join(dir, 'bench-search.json'), 'utf8')) as { engine: Engine; port: number; databaseUrl: string | null; token: string };
+  return {
+    data: { dir, configPath: join(dir, 'weft.yaml'), port: saved.port, engine: saved.engine, databaseUrl: saved.databaseUrl, destroy: async () => undefined },
+    token: saved.token,
+  };
+}
 
-    server = await startServer(data);
+async function run(engine: Engine): Promise<void> {
+  const { data, token } = opts.reuse ? reuse(opts.reuse) : await fill(engine);
+  const user = { access_token: token };
+  try {
+    const server = await startServer(data);
     const url = `${server.baseUrl}/_matrix/client/v3/search`;
     const cases: Array<[string, string]> = [
       ['most common word (rank 1)', word(1)],
@@ -138,11 +162,13 @@ async function run(engine: Engine): Promise<void> {
     }
     await server.stop();
   } finally {
-    await data.destroy();
+    if (opts.keep || opts.reuse) console.log(`data kept in ${data.dir}${data.databaseUrl ? ` (${data.databaseUrl})` : ''}`);
+    else await data.destroy();
   }
 }
 
 requireBuild();
 console.log(machine());
-for (const engine of await enginesFromArgv()) await run(engine);
+if (opts.reuse) await run(reuse(opts.reuse).data.engine);
+else for (const engine of await enginesFromArgv()) await run(engine);
 await agent.close();

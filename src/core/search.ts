@@ -145,6 +145,18 @@ export function highlightsOf(q: SearchQuery, texts: string[]): string[] {
 }
 
 /**
+ * A cheap relevance for results ordered by recency: the share of the text's words that are
+ * query words (in (0, 1]). It needs no statistics over other matches, which bm25 reads in full.
+ */
+export function shareOfMatchingWords(q: SearchQuery, text: string): number {
+  const all = words(text);
+  if (all.length === 0) return 0;
+  const wanted = q.clauses.flatMap((c) => c.tokens.map((token, i) => ({ token, prefix: c.prefix && i === c.tokens.length - 1 })));
+  const hits = all.filter((w) => wanted.some((x) => tokenMatches(w.token, x.token, x.prefix))).length;
+  return hits / all.length;
+}
+
+/**
  * The query in FTS5 syntax. Every token is a quoted string, so no user text is ever read as
  * FTS5 syntax (tokens hold only letters, digits and marks, so they contain no quote either).
  */

@@ -4,7 +4,7 @@
 // spec: client-server-api modules/search, POST /search
 import { matchesEventFilter, matchesRoom, matchesRoomEventFilter, type RoomEventFilter } from '../core/filter.js';
 import { stateKey, type JsonObject } from '../core/pdu.js';
-import { highlightsOf, parseSearchTerm, SEARCH_KEYS, searchableText, SearchTermError, type SearchKey } from '../core/search.js';
+import { highlightsOf, parseSearchTerm, SEARCH_KEYS, searchableText, SearchTermError, shareOfMatchingWords, type SearchKey } from '../core/search.js';
 import { invalidParam } from '../errors.js';
 import type { StoredEvent } from '../storage/events.js';
 import type { Storage } from '../storage/index.js';
@@ -61,7 +61,7 @@ const MAX_SCANNED = 1000;
  * recent ones is what a user is after. The window is fixed by the first page (its token
  * carries it), so later pages continue the same ordering.
  */
-const RANKED_MATCHES = 10_000;
+const RANKED_MATCHES = 2_000;
 
 /**
  * next_batch: where the last page ended, in which order, and for a group's token the group.
@@ -147,7 +147,7 @@ export class SearchService {
       for (; i < hits.length && page.length < limit; i++) {
         cursor = hits[i];
         const s = loaded.get(hits[i].nid);
-        if (s && visible.has(s.nid)) page.push({ s, rank: hits[i].rank });
+        if (s && visible.has(s.nid)) page.push({ s, rank: order === 'rank' ? hits[i].rank : shareOfMatchingWords(query, searchableText(s.event.type, s.event.content) ?? '') });
       }
       // The page filled before the batch ended: there is more after the cursor.
       if (i < hits.length) exhausted = false;

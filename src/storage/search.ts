@@ -162,7 +162,8 @@ export class SearchStore {
 
   /**
    * One page of matches, best first (`rank`: higher is better; ties by newest) or newest first
-   * (`recent`), strictly after `after` in that order, among matches at or after `minNid`.
+   * (`recent`, whose hits have rank 0: bm25 would read every match for its statistics),
+   * strictly after `after` in that order, among matches at or after `minNid`.
    */
   async search(q: IndexSearch, order: 'rank' | 'recent', after: SearchCursor | undefined, limit: number, minNid?: number): Promise<SearchHit[]> {
     if (isEmpty(q)) return [];
@@ -170,7 +171,7 @@ export class SearchStore {
     let rows: Array<{ nid: number | string; rank: number | string }>;
     if (order === 'recent') {
       const bound = after ? sql` AND ${nid} < ${after.nid}` : sql``;
-      ({ rows } = await sql<{ nid: number; rank: number }>`SELECT ${nid} AS nid, ${rank} AS rank ${from}${bound}
+      ({ rows } = await sql<{ nid: number; rank: number }>`SELECT ${nid} AS nid, 0 AS rank ${from}${bound}
         ORDER BY ${nid} DESC LIMIT ${limit}`.execute(this.db));
     } else {
       const bound = after ? sql` WHERE rank < ${after.rank} OR (rank = ${after.rank} AND nid < ${after.nid})` : sql``;

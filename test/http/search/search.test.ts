@@ -62,6 +62,8 @@ describe.each(ENGINES)('search (%s)', (engine) => {
     for (let i = 1; i < byRank.results.length; i++) expect(byRank.results[i - 1].rank).toBeGreaterThanOrEqual(byRank.results[i].rank);
     const recent = await search(alice, { search_term: 'fox', order_by: 'recent' });
     expect(recent.results.map((x) => x.result.event_id)).toEqual([ids.fox3, ids.fox2, ids.fox1]);
+    // In recent order, rank is the share of the words that match: 3 of 4 in "fox fox fox everywhere".
+    expect(recent.results[0].rank).toBe(0.75);
   });
 
   it('matches phrases in order and prefixes', async () => {
