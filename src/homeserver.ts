@@ -53,7 +53,7 @@ import { FederationEventHandler } from './services/federation/receive.js';
 import { FederationEventServer } from './services/federation/serve.js';
 import { FederationMembership } from './services/federation/membership.js';
 import { IpPolicy } from './services/net/ip-policy.js';
-import { FederationEdus, type RoomAclCheck } from './services/federation/edus.js';
+import { FederationEdus } from './services/federation/edus.js';
 import { FederationQueries } from './services/federation/queries.js';
 import { SearchService } from './services/search.js';
 
@@ -223,7 +223,7 @@ export class Homeserver {
     this.federationEdus = new FederationEdus({
       serverName: config.server_name, storage, notifier: this.notifier, typing: this.typing, receipts: this.receipts, presence: this.presence,
       deviceLists: this.deviceLists, toDevice: this.toDevice, e2eKeys: this.e2eKeys, sender: this.federationSender, log,
-      acl: () => (this as unknown as { serverAcls?: RoomAclCheck }).serverAcls,
+      acl: () => this.serverAcls,
     });
     this.receipts.receiptListeners.add(this.federationEdus.onReceipt);
     this.deviceLists.keyChangeListeners.add(this.federationEdus.onKeysChanged);

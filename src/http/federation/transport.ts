@@ -17,11 +17,6 @@ const TxnBody = Type.Object({
   edus: Type.Optional(Type.Array(Type.Unknown())),
 }, { additionalProperties: true });
 
-/** FED-EVENTS' handler of received PDUs (homeserver.federationEvents). */
-interface PduReceiver {
-  receiveTransactionPdus(origin: string, pdus: unknown[]): Promise<Record<string, { error?: string }>>;
-}
-
 type TxnResponse = { pdus: Record<string, { error?: string }> };
 
 export function federationTransportRoutes(app: FastifyInstance, hs: Homeserver): void {
@@ -45,12 +40,7 @@ export function federationTransportRoutes(app: FastifyInstance, hs: Homeserver):
     const stored = await hs.storage.federation.inboundTxnResponse(origin, req.params.txnId);
     if (stored !== undefined) return JSON.parse(stored) as TxnResponse;
     const work = (async (): Promise<TxnResponse> => {
-      const receiver = (hs as unknown as { federationEvents?: PduReceiver }).federationEvents;
-      let pdus: TxnResponse['pdus'] = {};
-      if (body.pdus.length > 0) {
-        if (receiver === undefined) throw new MatrixError('M_UNRECOGNIZED', 'This server does not take PDUs yet', 400);
-        pdus = await receiver.receiveTransactionPdus(origin, body.pdus);
-      }
+      const pdus = body.pdus.length > 0 ? await hs.federationEvents.receiveTransactionPdus(origin, body.pdus) : {};
       await hs.federationEdus.receive(origin, body.edus ?? []);
       const response = { pdus };
       await hs.storage.federation.storeInboundTxn(origin, req.params.txnId, JSON.stringify(response), Date.now());

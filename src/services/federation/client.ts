@@ -28,6 +28,8 @@ export interface FederationClientOptions {
   maxResponseBytes?: number;
   /** Replaces SRV look-ups through node:dns (tests). */
   resolveSrv?: DiscoveryResolver['resolveSrv'];
+  /** The port /.well-known/matrix/server is fetched from: 443 as the spec says; tests serve it elsewhere. */
+  wellKnownPort?: number;
 }
 
 export interface RequestOptions {
@@ -168,7 +170,8 @@ export class FederationClient {
 
   /** GET https://<hostname>/.well-known/matrix/server, following redirects; any failure is an error answer. */
   private async fetchWellKnown(hostname: string): Promise<WellKnownResult> {
-    let url = `https://${hostname}/.well-known/matrix/server`;
+    const port = this.opts.wellKnownPort !== undefined && this.opts.wellKnownPort !== 443 ? `:${this.opts.wellKnownPort}` : '';
+    let url = `https://${hostname}${port}/.well-known/matrix/server`;
     try {
       for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
         const res = await undiciRequest(url, { method: 'GET', dispatcher: this.agent, signal: AbortSignal.timeout(10_000), headers: { accept: 'application/json' } });

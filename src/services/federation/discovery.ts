@@ -57,7 +57,8 @@ export function splitHostPort(name: string): HostPort | undefined {
     const colon = name.lastIndexOf(':');
     host = colon >= 0 ? name.slice(0, colon) : name;
     portText = colon >= 0 ? name.slice(colon + 1) : undefined;
-    if (host === '' || isIP(host) === 6) return undefined;
+    // A hostname or IPv4 literal (spec: appendices "Server name"); a bare IPv6 literal needs brackets.
+    if (!/^[A-Za-z0-9.-]{1,255}$/.test(host)) return undefined;
   }
   let port: number | undefined;
   if (portText !== undefined) {
