@@ -46,6 +46,17 @@ export class RoomStore {
     return rows.map((r) => r.user_id);
   }
 
+  /** Rooms both users are joined to, in room ID order after `after`: at most `limit`, and how many in all. */
+  async mutualJoinedRooms(userId: string, otherId: string, after: string | undefined, limit: number): Promise<{ roomIds: string[]; count: number }> {
+    const both = this.db.selectFrom('memberships as a').innerJoin('memberships as b', 'b.room_id', 'a.room_id')
+      .where('a.user_id', '=', userId).where('a.membership', '=', 'join').where('b.user_id', '=', otherId).where('b.membership', '=', 'join');
+    const [page, total] = await Promise.all([
+      (after === undefined ? both : both.where('a.room_id', '>', after)).select('a.room_id').orderBy('a.room_id').limit(limit).execute(),
+      both.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow(),
+    ]);
+    return { roomIds: page.map((r) => r.room_id), count: Number(total.n) };
+  }
+
   async forget(roomId: string, userId: string): Promise<void> {
     await this.db.updateTable('memberships').set({ forgotten: 1 }).where('room_id', '=', roomId).where('user_id', '=', userId).execute();
   }

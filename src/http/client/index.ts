@@ -26,6 +26,7 @@ import { toDeviceRoutes } from './to-device.js';
 import { keyBackupRoutes } from './key-backup.js';
 import { searchRoutes } from './search.js';
 import { pushRoutes } from './push.js';
+import { mutualRoomsRoutes } from './mutual-rooms.js';
 
 export function clientRoutes(app: FastifyInstance, hs: Homeserver): void {
   for (const routes of [versionsRoutes, registrationRoutes, loginRoutes, accountRoutes, deviceRoutes, profileRoutes, roomRoutes, roomReadRoutes, roomExtraRoutes, directoryRoutes, relationRoutes, typingRoutes, presenceRoutes, receiptRoutes]) routes(app, hs);
@@ -34,4 +35,5 @@ export function clientRoutes(app: FastifyInstance, hs: Homeserver): void {
   searchRoutes(app, hs);
   for (const routes of [keyRoutes, toDeviceRoutes, keyBackupRoutes]) routes(app, hs);
   pushRoutes(app, hs);
+  mutualRoomsRoutes(app, hs);
 }

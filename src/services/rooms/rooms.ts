@@ -37,6 +37,9 @@ const PRESETS: Record<Preset, { join_rule: string; history_visibility: string; g
 
 export type Membership = 'join' | 'invite' | 'leave' | 'ban' | 'knock';
 
+/** Rooms per /mutual_rooms batch. */
+export const MUTUAL_ROOMS_BATCH = 50;
+
 export class RoomService {
   constructor(
     private readonly storage: Storage,
@@ -205,6 +208,25 @@ export class RoomService {
     const target = await this.storage.events.getEvent(eventId);
     if (!target || target.event.room_id !== roomId) throw notFound('Event not found');
     return this.pipeline.send(roomId, { type: 'm.room.redaction', sender, content, redacts: eventId, txn });
+  }
+
+  /**
+   * spec: GET /v1/mutual_rooms: rooms `userId` and `otherId` are both joined to, a batch at a
+   * time; `from` is the opaque next_batch of the previous batch (the last room ID it held).
+   */
+  async mutualRooms(userId: string, otherId: string, from: string | undefined): Promise<{ joined: string[]; count: number; next_batch?: string }> {
+    if (!isValidUserId(otherId, { historical: true })) throw new MatrixError('M_INVALID_PARAM', 'user_id is not a valid user ID', 400);
+    if (otherId === userId) throw new MatrixError('M_INVALID_PARAM', 'user_id is your own user ID', 400);
+    let after: string | undefined;
+    if (from !== undefined) {
+      after = /^[A-Za-z0-9_-]+$/.test(from) ? Buffer.from(from, 'base64url').toString('utf8') : '';
+      if (!after.startsWith('!')) throw new MatrixError('M_INVALID_PARAM', 'Invalid from token', 400);
+    }
+    const { roomIds, count } = await this.storage.rooms.mutualJoinedRooms(userId, otherId, after, MUTUAL_ROOMS_BATCH + 1);
+    const joined = roomIds.slice(0, MUTUAL_ROOMS_BATCH);
+    return roomIds.length > MUTUAL_ROOMS_BATCH
+      ? { joined, count, next_batch: Buffer.from(joined[joined.length - 1], 'utf8').toString('base64url') }
+      : { joined, count };
   }
 
   async membershipOf(roomId: string, userId: string): Promise<string | undefined> {
