@@ -374,6 +374,12 @@ export class EventStore {
   async updateCurrentState(roomId: string, u: { group?: number; next: NidStateMap; extremities: string[] }): Promise<void> {
     const room = await this.getRoom(roomId);
     if (!room) throw new Error(`unknown room ${roomId}`);
+    if (u.group !== undefined && u.group === room.currentStateGroup) {
+      // A message on top of the current state: only the extremities move.
+      await this.writer.run((tx) => tx.updateTable('rooms').set({ forward_extremities: JSON.stringify(u.extremities) }).where('room_id', '=', roomId).execute());
+      this.rooms.set(roomId, { ...room, forwardExtremities: u.extremities });
+      return;
+    }
     const previous = room.currentStateGroup === null ? new Map<StateKey, number>() : await this.state.loadGroup(room.currentStateGroup);
     await this.state.internKeys(u.next.keys());
     const group = await this.writer.run(async (tx) => {
