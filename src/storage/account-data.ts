@@ -18,6 +18,7 @@ export interface AccountDataChanges {
 /** The room_id of global account data (a real room ID is never empty). */
 const GLOBAL = '';
 const IGNORED_USER_LIST = 'm.ignored_user_list';
+const INVITE_PERMISSION_CONFIG = 'm.invite_permission_config';
 const IGNORE_CACHE_MAX = 10_000;
 
 export class AccountDataStore {
@@ -96,6 +97,14 @@ export class AccountDataStore {
       this.ignored.set(userId, users);
     }
     return users;
+  }
+
+  /**
+   * Whether the user blocks every invite (`m.invite_permission_config` with `default_action`
+   * `block`; any other value lets invites through). spec: modules/invite_permission
+   */
+  async blocksInvites(userId: string): Promise<boolean> {
+    return (await this.get(userId, null, INVITE_PERMISSION_CONFIG))?.default_action === 'block';
   }
 
   /** Deletes all of the user's account data, global and per room (account deactivation). */

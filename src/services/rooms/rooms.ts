@@ -1,7 +1,7 @@
 // Room behaviour for clients: creating rooms, membership changes, sending messages and
 // state, redactions. Each action builds one event and hands it to the pipeline.
 // spec: client-server-api "Rooms" (createRoom), "Room membership", "Sending events to a room"
-import { isValidUserId } from '../../core/identifiers.js';
+import { domainOf, isValidUserId } from '../../core/identifiers.js';
 import { stateKey, type JsonObject } from '../../core/pdu.js';
 import { DEFAULT_ROOM_VERSION, getRoomVersion } from '../../core/room-versions.js';
 import { MatrixError, forbidden, notFound } from '../../errors.js';
@@ -136,6 +136,8 @@ export class RoomService {
       await send('m.room.topic', '', { topic: req.topic, 'm.topic': { 'm.text': [{ mimetype: 'text/plain', body: req.topic }] } });
     }
     for (const u of invitees) {
+      // spec: modules/invite_permission: a blocked invitee is left out; the room is made anyway.
+      if (await this.blocksInvites(u)) continue;
       await this.pipeline.send(roomId, {
         type: 'm.room.member', state_key: u, sender: creator,
         content: { membership: 'invite', ...(req.is_direct ? { is_direct: true } : {}), ...(await this.profileContent(u)) },
@@ -145,10 +147,20 @@ export class RoomService {
     return { room_id: roomId };
   }
 
+  /** spec: modules/invite_permission: a local user who blocks invites is not invited (M_INVITE_BLOCKED). */
+  private async requireInvitable(userId: string): Promise<void> {
+    if (await this.blocksInvites(userId)) throw new MatrixError('M_INVITE_BLOCKED', `${userId} does not accept invites`, 403);
+  }
+
+  private async blocksInvites(userId: string): Promise<boolean> {
+    return domainOf(userId) === this.serverName && this.storage.accountData.blocksInvites(userId);
+  }
+
   /** Changes `target`'s membership, sent by `sender` (spec: "Room membership"). */
   async setMembership(roomId: string, sender: string, target: string, membership: Membership, extra: { reason?: string; content?: JsonObject } = {}): Promise<StoredEvent> {
     if (!isValidUserId(target, { historical: true })) throw new MatrixError('M_INVALID_PARAM', `Invalid user ID ${target}`, 400);
     await this.requireRoom(roomId);
+    if (membership === 'invite') await this.requireInvitable(target);
     const content: JsonObject = { ...(extra.content ?? {}), membership };
     if (extra.reason !== undefined) content.reason = extra.reason;
     if ((membership === 'join' || membership === 'invite' || membership === 'knock') && target.endsWith(`:${this.serverName}`)) {
@@ -193,6 +205,7 @@ export class RoomService {
   async setState(roomId: string, sender: string, type: string, key: string, content: JsonObject): Promise<StoredEvent> {
     await this.requireRoom(roomId);
     await validateCanonicalAlias(this.storage, this.serverName, roomId, type, key, content);
+    if (type === 'm.room.member' && content.membership === 'invite') await this.requireInvitable(key);
     const stored = await this.pipeline.send(roomId, { type, state_key: key, sender, content });
     if (type === 'm.room.guest_access' && key === '' && content.guest_access !== 'can_join') await this.removeGuests(roomId);
     return stored;

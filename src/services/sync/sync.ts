@@ -231,6 +231,8 @@ export class SyncService {
     const sections = await planRooms(storage, req.userId, rows.filter((r) => matchesRoom(roomFilter, r.roomId)), {
       since: since?.events, upTo: upTo.events, fullState: req.fullState, includeLeave: roomFilter?.include_leave === true,
     });
+    // spec: modules/invite_permission: invites to a user who blocks them are not served.
+    if (sections.invite.length > 0 && await storage.accountData.blocksInvites(req.userId)) sections.invite = [];
     const fresh = sections.join.filter((p) => p.after === null).map((p) => p.roomId);
     const known = sections.join.filter((p) => p.after !== null).map((p) => p.roomId);
 
