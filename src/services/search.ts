@@ -46,6 +46,8 @@ export interface RoomEventsResults {
 /** spec: the default page size is the filter's `limit`; Synapse's default is 10. */
 const DEFAULT_LIMIT = 10;
 const MAX_LIMIT = 100;
+/** Filter sender lists longer than this are applied to candidates only, not in SQL. */
+const MAX_PUSHED_SENDERS = 500;
 /** spec: event_context before_limit / after_limit default to 5. */
 const DEFAULT_CONTEXT = 5;
 const MAX_CONTEXT = 100;
@@ -194,9 +196,13 @@ export class SearchService {
     // Each key belongs to one event type; the filter's types and not_types narrow them further.
     const keys = c.keys?.length ? c.keys : (Object.keys(SEARCH_KEYS) as SearchKey[]);
     const types = [...new Set(keys.map((k) => SEARCH_KEYS[k]))].filter((type) => matchesEventFilter({ types: f?.types, not_types: f?.not_types }, { type }));
-    let senders = f?.senders;
-    if (group?.key === 'sender') senders = (senders ?? [group.value]).filter((s) => s === group.value);
-    return { rooms, types, ...(senders ? { senders } : {}), ...(f?.not_senders ? { notSenders: f.not_senders } : {}) };
+    // Long sender lists stay out of the SQL (a statement has a bounded number of parameters);
+    // matchesRoomEventFilter applies them to each candidate anyway.
+    const pushable = (list: string[] | undefined) => (list && list.length <= MAX_PUSHED_SENDERS ? list : undefined);
+    let senders = pushable(f?.senders);
+    if (group?.key === 'sender') senders = (f?.senders ?? [group.value]).filter((s) => s === group.value);
+    const notSenders = pushable(f?.not_senders);
+    return { rooms, types, ...(senders ? { senders } : {}), ...(notSenders ? { notSenders } : {}) };
   }
 
   /** The nids of `events` (any rooms) that the user may see. */
