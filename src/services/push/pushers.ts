@@ -35,7 +35,10 @@ export class PusherService {
   async set(userId: string, deviceId: string | null, req: SetPusherRequest): Promise<void> {
     if (Buffer.byteLength(req.pushkey, 'utf8') > MAX_PUSHKEY_BYTES) throw invalidParam(`pushkey may not exceed ${MAX_PUSHKEY_BYTES} bytes`);
     if ([...req.app_id].length > MAX_APP_ID_CHARS) throw invalidParam(`app_id may not exceed ${MAX_APP_ID_CHARS} characters`);
-    if (req.pushkey.includes('\u0000') || req.app_id.includes('\u0000')) throw invalidParam('pushkey and app_id may not contain NUL');
+    // PostgreSQL text cannot hold NUL, and no legitimate value needs one.
+    for (const key of ['pushkey', 'app_id', 'app_display_name', 'device_display_name', 'profile_tag', 'lang'] as const) {
+      if (req[key]?.includes('\u0000')) throw invalidParam(`${key} may not contain NUL`);
+    }
     if (req.kind === null) {
       // Deleting a pusher that does not exist is no error (Synapse answers 200 too).
       await this.store.delete(userId, req.app_id, req.pushkey);

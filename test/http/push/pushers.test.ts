@@ -156,6 +156,9 @@ describe.each(ENGINES)('pushers and the push gateway (%s)', (engine) => {
       [pusher('k', { app_id: 'a'.repeat(65) }), 'M_INVALID_PARAM'],
       [pusher('k', { append: 'yes' }), 'M_BAD_JSON'],
       [pusher('k', { kind: 5 }), 'M_BAD_JSON'],
+      [pusher('k', { lang: 'e\u0000n' }), 'M_INVALID_PARAM'],
+      [pusher('k\u0000'), 'M_INVALID_PARAM'],
+      [pusher('k', { device_display_name: '\u0000' }), 'M_INVALID_PARAM'],
     ];
     for (const [body, errcode] of cases) {
       const r = await c.post('/_matrix/client/v3/pushers/set', body);
