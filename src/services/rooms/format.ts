@@ -2,7 +2,7 @@
 // (age, prev_content, transaction_id, redacted_because) and redactions applied.
 // spec: client-server-api "Room Events" (ClientEvent), "Redactions", "Transaction identifiers"
 import { redactEvent } from '../../core/events.js';
-import type { JsonObject, RoomEvent } from '../../core/pdu.js';
+import { stateKey, type JsonObject, type RoomEvent } from '../../core/pdu.js';
 import { getRoomVersion } from '../../core/room-versions.js';
 import type { StoredEvent } from '../../storage/events.js';
 import type { Storage } from '../../storage/index.js';
@@ -28,9 +28,10 @@ export class EventFormatter {
   async format(events: StoredEvent[], viewer: Viewer): Promise<ClientEvent[]> {
     if (events.length === 0) return [];
     // Independent queries: on PostgreSQL they run side by side on the pool.
-    const [redactions, present] = await Promise.all([
+    const [redactions, present, memberships] = await Promise.all([
       this.storage.rooms.redactionsOf(events.map((e) => e.event.event_id)),
       relationsPresent(this.storage, events, viewer),
+      this.membershipsAt(events, viewer.userId),
     ]);
     const related = await this.storage.events.getEvents([
       ...redactions.values(),
@@ -54,10 +55,36 @@ export class EventFormatter {
         unsigned.prev_sender = replaced.event.sender;
       }
       if (s.txn && s.txn.userId === viewer.userId && s.txn.deviceId === viewer.deviceId) unsigned.transaction_id = txnIdOf(s.txn.txnId);
+      const membership = memberships.get(s.nid);
+      if (membership !== undefined) unsigned.membership = membership;
       out.push(this.shape(ev, unsigned));
     }
     // ---- bundled aggregations, unsigned["m.relations"] (services/rooms/relations.ts) ----
     await addBundledAggregations(this.storage, this, events, out, viewer, present);
+    return out;
+  }
+
+  /**
+   * spec: ClientEvent `unsigned.membership`: the viewer's membership in the state after each
+   * event ("including any changes caused by the event"), `leave` before they had any. Events
+   * without a state group (outliers) get none.
+   */
+  private async membershipsAt(events: StoredEvent[], userId: string): Promise<Map<number, string>> {
+    const memberKey = stateKey('m.room.member', userId);
+    const memberNidOfGroup = new Map<number, number | undefined>();
+    for (const s of events) {
+      if (s.stateGroup !== null && !memberNidOfGroup.has(s.stateGroup)) {
+        memberNidOfGroup.set(s.stateGroup, (await this.storage.state.loadGroup(s.stateGroup)).get(memberKey));
+      }
+    }
+    const members = await this.storage.events.getEventsByNid([...memberNidOfGroup.values()].filter((n): n is number => n !== undefined));
+    const out = new Map<number, string>();
+    for (const s of events) {
+      if (s.stateGroup === null) continue;
+      const nid = memberNidOfGroup.get(s.stateGroup);
+      const m = nid === undefined ? undefined : members.get(nid)?.event.content.membership;
+      out.set(s.nid, typeof m === 'string' ? m : 'leave');
+    }
     return out;
   }
 

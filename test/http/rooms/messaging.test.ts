@@ -140,6 +140,22 @@ describe.each(ENGINES)('messaging (%s)', (engine) => {
     }
   });
 
+  it("gives each event the viewer's membership at it in unsigned.membership", async () => {
+    const roomId = (await alice.post<{ room_id: string }>('/_matrix/client/v3/createRoom', { preset: 'public_chat', initial_state: [{ type: 'm.room.history_visibility', content: { history_visibility: 'world_readable' } }] })).body.room_id;
+    const before = await say(alice, roomId, 'before bob');
+    await bob.post(`/_matrix/client/v3/join/${enc(roomId)}`, {});
+    const during = await say(alice, roomId, 'while bob is here');
+    await bob.post(`/_matrix/client/v3/rooms/${enc(roomId)}/leave`, {});
+    const after = await say(alice, roomId, 'after bob');
+    const page = (await bob.get<Page>(`/_matrix/client/v3/rooms/${enc(roomId)}/messages?dir=b&limit=50`)).body.chunk;
+    const at = (id: string) => page.find((e) => e.event_id === id)?.unsigned.membership;
+    expect([at(before), at(during), at(after)]).toEqual(['leave', 'join', 'leave']);
+    // A membership event counts with its own change.
+    const bobsJoin = page.find((e) => e.type === 'm.room.member' && e.state_key === '@bob:test.local' && e.content.membership === 'join');
+    expect(bobsJoin?.unsigned.membership).toBe('join');
+    expect((await alice.get<Ev>(`/_matrix/client/v3/rooms/${enc(roomId)}/event/${enc(before)}`)).body.unsigned.membership).toBe('join');
+  });
+
   it('paginates /messages both ways with from, to and filters', async () => {
     const roomId = await publicRoom();
     const ids: string[] = [];
