@@ -247,5 +247,11 @@ describe.each(ENGINES)('search (%s)', (engine) => {
     expect(none.body).toEqual({ search_categories: {} });
     const anon = await alice.post('/_matrix/client/v3/search', { search_categories: {} }, { token: null });
     expect(anon.status).toBe(401);
+    // spec: modules/guest_access does not list /search among the endpoints guests may call.
+    const guest = await alice.post<{ access_token: string }>('/_matrix/client/v3/register?kind=guest', {}, { token: null });
+    expect(guest.status).toBe(200);
+    const asGuest = await alice.post('/_matrix/client/v3/search', { search_categories: { room_events: { search_term: 'fox' } } }, { token: guest.body.access_token });
+    expect(asGuest.status).toBe(403);
+    expect(asGuest.body.errcode).toBe('M_GUEST_ACCESS_FORBIDDEN');
   });
 });
