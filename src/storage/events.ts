@@ -331,10 +331,16 @@ export class EventStore {
           .onConflict((oc) => oc.columns(['room_id', 'user_id']).doUpdateSet((eb) => ({ membership: eb.ref('excluded.membership'), event_nid: eb.ref('excluded.event_nid') }))).execute();
       }
       await tx.updateTable('rooms').set({ current_state_group: group }).where('room_id', '=', room.roomId).execute();
+      // Invites and knocks recorded while we were outside the room have no place in its DAG
+      // here: from now on they are outliers, out of the timeline that starts at our join.
+      await tx.updateTable('events').set({ outlier: 1 }).where('room_id', '=', room.roomId).where('outlier', '=', 0).where('state_group', 'is', null).execute();
       return { group, state: nidState };
     });
     this.state.rememberGroup(result.group, result.state);
     this.rooms.delete(room.roomId);
+    for (const [id, s] of [...this.byId]) {
+      if (s.event.room_id === room.roomId && s.stateGroup === null && !s.outlier) { this.byId.delete(id); this.byNid.delete(s.nid); }
+    }
     return result;
   }
 
