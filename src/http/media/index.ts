@@ -6,7 +6,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import { isValidServerName } from '../../core/identifiers.js';
 import { invalidParam, notFound } from '../../errors.js';
 import type { Homeserver } from '../../homeserver.js';
-import { DEFAULT_WAIT_MS, type ThumbnailRequest, type UploadMeta } from '../../services/media/media.js';
+import { DEFAULT_WAIT_MS, MEDIA_TYPE, type ThumbnailRequest, type UploadMeta } from '../../services/media/media.js';
 import { requester } from '../server.js';
 import { contentDisposition, sendMedia } from './serve.js';
 
@@ -75,6 +75,12 @@ export function mediaRoutes(app: FastifyInstance, hs: Homeserver): void {
     // global JSON body limit does not apply: the media limit is enforced while streaming.
     scope.removeAllContentTypeParsers();
     scope.addContentTypeParser('*', (_req, payload, done) => done(null, payload));
+    // A Content-Type Fastify cannot parse would be refused before the handler; the spec makes the
+    // header optional, so such an upload is stored as application/octet-stream instead.
+    scope.addHook('onRequest', async (req) => {
+      const type = req.headers['content-type'];
+      if (type !== undefined && !MEDIA_TYPE.test(type.trim())) req.headers['content-type'] = 'application/octet-stream';
+    });
 
     scope.post<{ Querystring: Static<typeof UploadQuery> }>('/_matrix/media/v3/upload', {
       schema: { querystring: UploadQuery }, config: userConfig,

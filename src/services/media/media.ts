@@ -41,7 +41,7 @@ const newMediaId = () => randomBytes(18).toString('base64url');
 
 // A media type as in RFC 9110 ("type/subtype" plus parameters), printable ASCII only, so that it
 // can be served back in a header as it was given.
-const MEDIA_TYPE = /^[A-Za-z0-9!#$&^_.+-]+\/[A-Za-z0-9!#$&^_.+-]+(?:\s*;[\x20-\x7e]*)?$/;
+export const MEDIA_TYPE = /^[A-Za-z0-9!#$&^_.+-]+\/[A-Za-z0-9!#$&^_.+-]+(?:\s*;[\x20-\x7e]*)?$/;
 
 /** Fetches media from other servers; set once federation is available. */
 export interface RemoteMediaSource {

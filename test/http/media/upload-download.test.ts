@@ -67,6 +67,18 @@ describe.each(ENGINES)('media upload and download (%s)', (engine) => {
     expect(down.headers.get('content-disposition')).toBe('attachment');
   });
 
+  it('stores an upload with a malformed Content-Type as application/octet-stream', async () => {
+    for (const type of ['garbage', 'image/png ;;', 'text/plain; x="unterminated', '/']) {
+      const up = await raw(base, 'POST', '/_matrix/media/v3/upload', { token, body: 'abc', headers: { 'content-type': type } });
+      expect(up.status, type).toBe(200);
+      const down = await raw(base, 'GET', `/_matrix/client/v1/media/download/${mxcPath(up.json.content_uri as string)}`, { token });
+      expect(down.bytes.toString()).toBe('abc');
+    }
+    const bad = await raw(base, 'POST', '/_matrix/media/v3/upload', { token, body: 'abc', headers: { 'content-type': 'garbage' } });
+    const down = await raw(base, 'GET', `/_matrix/client/v1/media/download/${mxcPath(bad.json.content_uri as string)}`, { token });
+    expect(down.headers.get('content-type')).toBe('application/octet-stream');
+  });
+
   it('accepts an empty upload', async () => {
     const up = await raw(base, 'POST', '/_matrix/media/v3/upload', { token, headers: { 'content-type': 'text/plain' }, body: '' });
     expect(up.status).toBe(200);
@@ -114,6 +126,17 @@ describe.each(ENGINES)('media upload and download (%s)', (engine) => {
     const multi = await raw(base, 'GET', path, { token, headers: { range: 'bytes=0-1,5-6' } });
     expect(multi.status).toBe(200);
     expect(multi.bytes.length).toBe(1000);
+  });
+
+  it('answers HEAD with the headers alone', async () => {
+    const up = await upload(base, token, 'head me', 'text/plain');
+    const head = await raw(base, 'HEAD', `/_matrix/client/v1/media/download/${mxcPath(up.json.content_uri as string)}`, { token });
+    expect(head.status).toBe(200);
+    expect(head.headers.get('content-length')).toBe('7');
+    expect(head.bytes.length).toBe(0);
+    // The server still answers normally afterwards.
+    const get = await raw(base, 'GET', `/_matrix/client/v1/media/download/${mxcPath(up.json.content_uri as string)}`, { token });
+    expect(get.bytes.toString()).toBe('head me');
   });
 
   it('refuses an oversized upload with 413 M_TOO_LARGE and stores nothing', async () => {
