@@ -1,28 +1,20 @@
 // spec: client-server-api modules/mutual_rooms: GET /v1/mutual_rooms
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { MUTUAL_ROOMS_BATCH } from '../../src/services/rooms/rooms.js';
 import { ENGINES } from '../helpers/databases.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import { withServer } from '../helpers/context.js';
 import { Client } from '../helpers/client.js';
 
 const enc = encodeURIComponent;
 type Mutual = { joined: string[]; count: number; next_batch?: string; errcode?: string };
 
 describe.each(ENGINES)('mutual rooms (%s)', (engine) => {
-  let server: TestServer;
-  let alice: Client;
-  let bob: Client;
-  beforeAll(async () => {
-    server = await startTestServer(engine);
-    [alice, bob] = [new Client(server.baseUrl), new Client(server.baseUrl)];
-    await alice.register('alice');
-    await bob.register('bob');
-  });
-  afterAll(() => server.close());
+  const ctx = withServer(engine, ['alice', 'bob']);
 
   const mutual = (c: Client, userId: string, from?: string) =>
     c.get<Mutual>(`/_matrix/client/v1/mutual_rooms?user_id=${enc(userId)}${from === undefined ? '' : `&from=${enc(from)}`}`);
   const room = async (bobJoins: boolean | 'invite' | 'leave') => {
+    const { alice, bob } = ctx.users;
     const roomId = (await alice.post<{ room_id: string }>('/_matrix/client/v3/createRoom', { preset: 'public_chat' })).body.room_id;
     if (bobJoins === 'invite') await alice.post(`/_matrix/client/v3/rooms/${enc(roomId)}/invite`, { user_id: '@bob:test.local' });
     else if (bobJoins) await bob.post(`/_matrix/client/v3/join/${enc(roomId)}`, {});
@@ -31,6 +23,7 @@ describe.each(ENGINES)('mutual rooms (%s)', (engine) => {
   };
 
   it('lists the rooms both users are joined to, not those with another membership', async () => {
+    const { alice, bob } = ctx.users;
     const shared = [await room(true), await room(true)];
     await room(false);
     await room('invite');
@@ -44,8 +37,8 @@ describe.each(ENGINES)('mutual rooms (%s)', (engine) => {
   });
 
   it('pages through many rooms with next_batch, each room once', async () => {
-    const c = new Client(server.baseUrl);
-    const d = new Client(server.baseUrl);
+    const c = new Client(ctx.server.baseUrl);
+    const d = new Client(ctx.server.baseUrl);
     await c.register('pager');
     await d.register('paged');
     const ids: string[] = [];
@@ -63,6 +56,7 @@ describe.each(ENGINES)('mutual rooms (%s)', (engine) => {
   }, 120_000);
 
   it('refuses a missing, invalid or own user ID and a bad token', async () => {
+    const { alice } = ctx.users;
     expect((await alice.get<Mutual>('/_matrix/client/v1/mutual_rooms')).body.errcode).toBe('M_MISSING_PARAM');
     for (const bad of ['bob', '@alice:test.local', '@bob', '@bob:bad_server!']) {
       const r = await mutual(alice, bad);

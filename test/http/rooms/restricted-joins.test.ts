@@ -1,36 +1,26 @@
 // Joining restricted rooms on one server: members of an allowed room join, with a local user who
 // may invite as the authoriser; everyone else is refused.
 // spec: client-server-api "Restricted rooms"; rooms/v8 auth rules for m.room.member joins
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ENGINES } from '../../helpers/databases.js';
-import { startTestServer, type TestServer } from '../../helpers/server.js';
-import { Client } from '../../helpers/client.js';
+import { withServer } from '../../helpers/context.js';
+import type { Client } from '../../helpers/client.js';
 
 const enc = encodeURIComponent;
 type Member = Record<string, unknown>; // GET /state/{type}/{key} answers the content
 
 describe.each(ENGINES)('restricted joins (%s)', (engine) => {
-  let server: TestServer;
-  let admin: Client;
-  let member: Client;
-  let stranger: Client;
-  beforeAll(async () => {
-    server = await startTestServer(engine);
-    [admin, member, stranger] = [new Client(server.baseUrl), new Client(server.baseUrl), new Client(server.baseUrl)];
-    await admin.register('admin');
-    await member.register('member');
-    await stranger.register('stranger');
-  });
-  afterAll(() => server.close());
+  const ctx = withServer(engine, ['admin', 'member', 'stranger']);
 
   const create = async (body: Record<string, unknown>) => {
-    const r = await admin.post<{ room_id: string }>('/_matrix/client/v3/createRoom', body);
+    const r = await ctx.users.admin.post<{ room_id: string }>('/_matrix/client/v3/createRoom', body);
     expect(r.status, JSON.stringify(r.body)).toBe(200);
     return r.body.room_id;
   };
   const join = (c: Client, roomId: string) => c.post<{ room_id?: string; errcode?: string }>(`/_matrix/client/v3/join/${enc(roomId)}`, {});
 
   it.each([['restricted', '12'], ['knock_restricted', '10'], ['restricted', '8']])('lets members of an allowed room join a %s room (v%s), naming a local authoriser', async (rule, version) => {
+    const { member, stranger } = ctx.users;
     const space = await create({ preset: 'public_chat', creation_content: { type: 'm.space' } });
     const roomId = await create({
       preset: 'private_chat', room_version: version,
@@ -55,6 +45,7 @@ describe.each(ENGINES)('restricted joins (%s)', (engine) => {
   });
 
   it('refuses when no local user may invite, and lets an invited user join without an authoriser', async () => {
+    const { admin, member, stranger } = ctx.users;
     const space = await create({ preset: 'public_chat' });
     // Before v12 the creator's power is a number (100), below this invite level.
     const roomId = await create({
