@@ -231,6 +231,7 @@ export class Homeserver {
     this.federationQueries = new FederationQueries({
       serverName: config.server_name, client: this.federationClient, profiles: this.profiles, e2eKeys: this.e2eKeys, publicRooms: this.publicRooms,
     });
+    this.hierarchy.remote = (roomId, via, suggestedOnly) => this.federationQueries.hierarchy(roomId, via, suggestedOnly);
     const rl = config.rate_limits;
     this.rateLimits = {
       client: new RateLimiter(rl.client, rl.enabled),

@@ -14,11 +14,12 @@ import { federationVersionRoutes } from './version.js';
 import { keyRoutes } from './keys.js';
 import { federationTransportRoutes } from './transport.js';
 import { federationQueryRoutes } from './queries.js';
+import { federationHierarchyRoutes } from './hierarchy.js';
 import { federationEventRoutes } from './events.js';
 import { federationMembershipRoutes } from './membership.js';
 import { federationMediaRoutes } from '../media/federation.js';
 
-const AUTHENTICATED_ROUTES: RouteModule[] = [federationTransportRoutes, federationQueryRoutes, federationEventRoutes, federationMembershipRoutes, federationMediaRoutes];
+const AUTHENTICATED_ROUTES: RouteModule[] = [federationTransportRoutes, federationQueryRoutes, federationHierarchyRoutes, federationEventRoutes, federationMembershipRoutes, federationMediaRoutes];
 
 export function federationRoutes(app: FastifyInstance, hs: Homeserver): void {
   federationOpenIdRoutes(app, hs);

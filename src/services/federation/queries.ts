@@ -1,5 +1,5 @@
 // What local clients ask about other servers' users and rooms, asked over federation: profiles,
-// device keys (keys/query, keys/claim) and published room directories. Local parts of a request
+// device keys (keys/query, keys/claim), published room directories and spaces' rooms. Local parts of a request
 // are answered by the local services; remote parts go to each server concurrently, and a server
 // that fails or is too slow shows up in `failures` (keys) or as an error (profiles, directory).
 // spec: server-server-api "Querying for information", "End-to-End Encryption", "Published Room Directory"
@@ -9,6 +9,7 @@ import { MatrixError, notFound } from '../../errors.js';
 import type { E2eKeyService, KeysClaimResult, KeysQueryResult } from '../e2ee/keys.js';
 import type { ProfileService } from '../profile.js';
 import type { PublicRoomList, PublicRoomsQuery, PublicRoomsResponse } from '../public-rooms.js';
+import type { HierarchyRoom } from '../rooms/hierarchy.js';
 import { FederationRequestError, type FederationClient } from './client.js';
 
 /** spec: keys/query `timeout` "defaults to 10 seconds". */
@@ -126,6 +127,27 @@ export class FederationQueries {
     return { local, remote };
   }
 
+  // ---- spaces: spec GET /hierarchy/{roomId} ----
+
+  /** A room we do not hold, from the first of `via` that describes it (children the server cannot show us are left out). */
+  async hierarchy(roomId: string, via: string[], suggestedOnly: boolean): Promise<{ room: HierarchyRoom; children: HierarchyRoom[] } | undefined> {
+    for (const server of via.slice(0, 5)) {
+      if (server === this.d.serverName || !isValidServerName(server)) continue;
+      try {
+        const r = await this.d.client.request<Json>(server, 'GET', `/_matrix/federation/v1/hierarchy/${encodeURIComponent(roomId)}`, {
+          query: { suggested_only: suggestedOnly ? 'true' : 'false' }, timeoutMs: 10_000,
+        });
+        const room = hierarchyRoom(r.room);
+        if (room === undefined || room.room_id !== roomId) continue;
+        const children = (Array.isArray(r.children) ? r.children : []).map(hierarchyRoom).filter((c): c is HierarchyRoom => c !== undefined);
+        return { room, children };
+      } catch {
+        // the next server
+      }
+    }
+    return undefined;
+  }
+
   // ---- the published room directory of another server: spec GET/POST /publicRooms ----
 
   async publicRooms(q: PublicRoomsQuery, post: boolean): Promise<PublicRoomsResponse> {
@@ -142,6 +164,14 @@ export class FederationQueries {
       throw remoteError(server, err);
     }
   }
+}
+
+/** A room of another server's /hierarchy answer, if it has the shape of one (only what we pass on). */
+function hierarchyRoom(v: unknown): HierarchyRoom | undefined {
+  if (!isObject(v) || typeof v.room_id !== 'string' || typeof v.num_joined_members !== 'number') return undefined;
+  const children = Array.isArray(v.children_state) ? v.children_state.filter((c): c is HierarchyRoom['children_state'][number] =>
+    isObject(c) && c.type === 'm.space.child' && typeof c.state_key === 'string' && isObject(c.content) && typeof c.sender === 'string' && typeof c.origin_server_ts === 'number') : [];
+  return { ...(v as unknown as HierarchyRoom), world_readable: v.world_readable === true, guest_can_join: v.guest_can_join === true, children_state: children };
 }
 
 function failureOf(err: unknown): JsonObject {

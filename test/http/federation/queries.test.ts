@@ -92,4 +92,31 @@ describe('federation queries', () => {
     const badDir = await signedFetch(b, a, 'GET', `/_matrix/federation/v1/timestamp_to_event/${enc(roomId)}?ts=0&dir=x`);
     expect(badDir.status).toBe(400);
   });
+
+  it('spaces: serves a space\'s hierarchy to a server, and a client walks into rooms of another server', async () => {
+    const mk = async (u: User, body: Record<string, unknown>) => (await u.client.post<{ room_id: string }>('/_matrix/client/v3/createRoom', body)).body.room_id;
+    const child = await mk(alice, { preset: 'public_chat', name: 'Child on A' });
+    const secret = await mk(alice, { preset: 'private_chat', name: 'Secret on A' });
+    const space = await mk(alice, { preset: 'public_chat', name: 'Space on A', creation_content: { type: 'm.space' } });
+    for (const id of [child, secret]) {
+      const r = await alice.client.put(`/_matrix/client/v3/rooms/${enc(space)}/state/m.space.child/${enc(id)}`, { via: [a.serverName], suggested: id === child });
+      expect(r.status).toBe(200);
+    }
+    const served = await signedFetch(b, a, 'GET', `/_matrix/federation/v1/hierarchy/${enc(space)}`);
+    expect(served.status).toBe(200);
+    expect(served.body.room).toMatchObject({ room_id: space, name: 'Space on A', room_type: 'm.space' });
+    expect((served.body.room as { children_state: unknown[] }).children_state).toHaveLength(2);
+    expect(served.body.children).toEqual([expect.objectContaining({ room_id: child, name: 'Child on A', children_state: [] })]);
+    expect(served.body.inaccessible_children).toEqual([secret]);
+    const suggested = await signedFetch(b, a, 'GET', `/_matrix/federation/v1/hierarchy/${enc(space)}?suggested_only=true`);
+    expect((suggested.body.room as { children_state: unknown[] }).children_state).toHaveLength(1);
+    expect((await signedFetch(b, a, 'GET', `/_matrix/federation/v1/hierarchy/${enc(secret)}`)).status).toBe(404);
+
+    // bob's space on B holds A's space: walking it reads A's rooms over federation.
+    const bobSpace = await mk(bob, { preset: 'public_chat', name: 'Space on B', creation_content: { type: 'm.space' } });
+    await bob.client.put(`/_matrix/client/v3/rooms/${enc(bobSpace)}/state/m.space.child/${enc(space)}`, { via: [a.serverName] });
+    const walk = await bob.client.get<{ rooms: Array<{ room_id: string; name?: string }> }>(`/_matrix/client/v1/rooms/${enc(bobSpace)}/hierarchy`);
+    expect(walk.status).toBe(200);
+    expect(walk.body.rooms.map((r) => r.name)).toEqual(['Space on B', 'Space on A', 'Child on A']);
+  });
 });
