@@ -54,16 +54,6 @@ function uploadBody(req: FastifyRequest): Readable {
   return req.body instanceof Readable ? req.body : Readable.from([]);
 }
 
-/** When an upload is refused before its body was read, the connection cannot be reused. */
-async function refusingUnread<T>(req: FastifyRequest, reply: FastifyReply, work: () => Promise<T>): Promise<T> {
-  try {
-    return await work();
-  } catch (err) {
-    if (req.body instanceof Readable && !req.body.readableEnded) reply.header('connection', 'close');
-    throw err;
-  }
-}
-
 export function mediaRoutes(app: FastifyInstance, hs: Homeserver): void {
   const media = hs.media;
   const userConfig = { auth: 'user' as const };
@@ -81,19 +71,23 @@ export function mediaRoutes(app: FastifyInstance, hs: Homeserver): void {
       const type = req.headers['content-type'];
       if (type !== undefined && !MEDIA_TYPE.test(type.trim())) req.headers['content-type'] = 'application/octet-stream';
     });
+    // An upload refused before its body was read (no token, too large, over quota): close the
+    // connection rather than read and discard the rest of the body to keep it alive.
+    scope.addHook('onSend', async (req, reply, payload) => {
+      if (reply.statusCode >= 400 && !req.raw.readableEnded) reply.header('connection', 'close');
+      return payload;
+    });
 
     scope.post<{ Querystring: Static<typeof UploadQuery> }>('/_matrix/media/v3/upload', {
       schema: { querystring: UploadQuery }, config: userConfig,
-    }, async (req, reply) => refusingUnread(req, reply, async () => ({
-      content_uri: await media.upload(requester(req).userId, uploadBody(req), uploadMeta(req)),
-    })));
+    }, async (req) => ({ content_uri: await media.upload(requester(req).userId, uploadBody(req), uploadMeta(req)) }));
 
     scope.put<{ Params: Static<typeof MediaParams>; Querystring: Static<typeof UploadQuery> }>('/_matrix/media/v3/upload/:serverName/:mediaId', {
       schema: { params: MediaParams, querystring: UploadQuery }, config: userConfig,
-    }, async (req, reply) => refusingUnread(req, reply, async () => {
+    }, async (req) => {
       await media.uploadTo(requester(req).userId, serverNameOf(req.params), req.params.mediaId, uploadBody(req), uploadMeta(req));
       return {};
-    }));
+    });
 
     scope.post('/_matrix/media/v1/create', { config: userConfig }, async (req) => media.create(requester(req).userId));
   });
