@@ -26,8 +26,22 @@ type PusherRow = {
 
 const COLUMNS = ['user_id', 'device_id', 'kind', 'app_id', 'pushkey', 'pushkey_ts', 'app_display_name', 'device_display_name', 'profile_tag', 'lang', 'data'] as const;
 
+/** How long "there are no pushers" is believed before asking again (another process may add one). */
+const NONE_TTL_MS = 10_000;
+
 export class PusherStore {
+  /** When the table was last seen empty (most servers have no pushers: delivery then costs no query). */
+  private noneSince: number | undefined;
+
   constructor(private readonly db: DB) {}
+
+  /** Whether any user has a pusher. */
+  async any(): Promise<boolean> {
+    if (this.noneSince !== undefined && Date.now() - this.noneSince < NONE_TTL_MS) return false;
+    const row = await this.db.selectFrom('pushers').select('id').limit(1).executeTakeFirst();
+    this.noneSince = row ? undefined : Date.now();
+    return row !== undefined;
+  }
 
   async list(userId: string): Promise<Pusher[]> {
     return (await this.db.selectFrom('pushers').select(COLUMNS).where('user_id', '=', userId).orderBy('id').execute()).map(fromRow);
@@ -39,6 +53,7 @@ export class PusherStore {
    * pushkey_ts keeps its value when the pushkey was already set for this user.
    */
   async set(p: Pusher, append: boolean): Promise<void> {
+    this.noneSince = undefined;
     await this.db.transaction().execute(async (tx) => {
       if (!append) await tx.deleteFrom('pushers').where('app_id', '=', p.appId).where('pushkey', '=', p.pushkey).where('user_id', '!=', p.userId).execute();
       const row = {

@@ -65,6 +65,7 @@ export class PushDelivery {
 
   private async deliver(n: EventNotification): Promise<void> {
     const ev = n.event;
+    if (!await this.storage.pushers.any()) return;
     const pushers = await this.storage.pushers.forJoinedMembers(ev.room_id);
     // A local user this event invites is no joined member yet.
     const invitee = ev.type === 'm.room.member' && ev.content.membership === 'invite' ? ev.state_key : undefined;
