@@ -41,13 +41,18 @@ describe.each(ENGINES)('search visibility (%s)', (engine) => {
   });
 
   it('hides messages sent after the user left, and rooms the user never joined', async () => {
-    const roomId = await createRoom(alice, { preset: 'public_chat' });
+    const roomId = await createRoom(alice, { preset: 'public_chat', name: 'Savanna' });
     await join(carol, roomId);
     await send(alice, roomId, text('giraffe while carol is here'));
     await leave(carol, roomId);
     await send(alice, roomId, text('giraffe after carol left'));
-    expect(bodies(await search(carol, { search_term: 'giraffe' }))).toEqual(['giraffe while carol is here']);
-    expect((await search(carol, { search_term: 'giraffe' })).count).toBe(1);
+    expect((await alice.put(`/_matrix/client/v3/rooms/${enc(roomId)}/state/m.room.name/`, { name: 'Giraffe enclosure' })).status).toBe(200);
+    const r = await search(carol, { search_term: 'giraffe', include_state: true });
+    expect(bodies(r)).toEqual(['giraffe while carol is here']);
+    expect(r.count).toBe(1);
+    // The state she is shown is the state when she left, not the room's current state.
+    expect(r.state?.[roomId].find((e) => e.type === 'm.room.name')?.content).toEqual({ name: 'Savanna' });
+    expect((await search(alice, { search_term: 'giraffe', include_state: true })).state?.[roomId].find((e) => e.type === 'm.room.name')?.content).toEqual({ name: 'Giraffe enclosure' });
     // bob never joined this public, shared-history room: nothing.
     expect((await search(bob, { search_term: 'giraffe' })).count).toBe(0);
     // A forgotten room is not searched any more.
