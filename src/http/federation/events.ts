@@ -30,12 +30,12 @@ export function federationEventRoutes(app: FastifyInstance, hs: Homeserver): voi
     schema: { params: Type.Object({ roomId: Type.String(), eventId: Type.String() }) },
   }, async (req) => serve.eventAuth(federationOrigin(req), req.params.roomId, req.params.eventId));
 
-  app.get<{ Params: { roomId: string }; Querystring: { v: string | string[]; limit: number } }>('/_matrix/federation/v1/backfill/:roomId', {
+  app.get<{ Params: { roomId: string }; Querystring: { v: string | string[]; limit: string } }>('/_matrix/federation/v1/backfill/:roomId', {
     schema: {
       params: RoomParams,
-      querystring: Type.Object({ v: OneOrMany, limit: Type.Integer({ minimum: 0 }) }, { additionalProperties: true }),
+      querystring: Type.Object({ v: OneOrMany, limit: Type.String({ pattern: '^[0-9]{1,6}$' }) }, { additionalProperties: true }),
     },
-  }, async (req) => serve.backfill(federationOrigin(req), req.params.roomId, many(req.query.v), req.query.limit));
+  }, async (req) => serve.backfill(federationOrigin(req), req.params.roomId, many(req.query.v), Number(req.query.limit)));
 
   app.post<{ Params: { roomId: string }; Body: { earliest_events: string[]; latest_events: string[]; limit?: number; min_depth?: number } }>(
     '/_matrix/federation/v1/get_missing_events/:roomId', {

@@ -82,8 +82,14 @@ export class FederationMembership {
         made = await this.d.pipeline.template(roomId, version, request);
       }
     }
-    // A draft with a placeholder ID: the auth rules read neither IDs, hashes nor signatures.
-    const draft = { ...made.template, event_id: '$draft', hashes: { sha256: '' }, signatures: {} } as unknown as RoomEvent;
+    // A draft with a placeholder ID (the auth rules do not read IDs or hashes), signed by us as
+    // the authorising server of a restricted join will sign it (rule: "signed by the server of
+    // join_authorised_via_users_server").
+    let draft = { ...made.template, event_id: '$draft', hashes: { sha256: '' }, signatures: {} } as unknown as RoomEvent;
+    if (content.join_authorised_via_users_server !== undefined) {
+      const signed = signEvent(draft, version, this.serverName, this.d.signer.key);
+      if (signed.ok) draft = signed.value;
+    }
     const verdict = authorizeEvent(version, draft, made.authState);
     if (!verdict.ok) throw forbidden(`The ${membership} would not be allowed: ${verdict.reason}`);
     const event: JsonObject = {

@@ -139,14 +139,28 @@ export class FederationEventHandler {
     const replacedNid = key === undefined ? undefined : beforeState.get(key);
     const replacesState = replacedNid === undefined ? null : (await events.getEventsByNid([replacedNid])).get(replacedNid)?.event.event_id ?? null;
     const needsGroup = key !== undefined || before?.group === undefined;
+    // An accepted event that follows every forward extremity moves the room in its own
+    // transaction: its state after is the room's state. Otherwise (a fork) the current state is
+    // resolved with it afterwards.
+    const room2 = (await events.getRoom(event.room_id))!;
+    const others = room2.forwardExtremities.filter((id) => !prevIds.includes(id) && id !== event.event_id);
+    const accepted = rejectedReason === null && !softFailed;
+    const linear = accepted && others.length === 0 && before !== undefined;
+    const onCurrent = before?.group !== undefined && before.group === room2.currentStateGroup;
     const nid = await events.persist({
       event, rejectedReason, softFailed,
       stateAfter: needsGroup ? { state: beforeState, parent: before?.group ?? null } : null,
       stateGroupBefore: before?.group ?? null, replacesState, txn: null,
-    }, null);
+    }, linear ? {
+      extremities: [event.event_id],
+      group: needsGroup ? 'self' : before!.group!,
+      // The same map when the event sits on the current state: nothing to compare for a message.
+      state: onCurrent ? current : beforeState,
+      previous: current,
+    } : null);
     const stored = (await events.getEventsByNid([nid])).get(nid)!;
 
-    if (rejectedReason === null && !softFailed) await this.advanceRoom(version, event, stored, prevIds);
+    if (accepted && !linear) await this.advanceRoom(version, event, stored, prevIds);
     await this.d.pipeline.announcePersisted(nid);
     if (rejectedReason !== null) {
       this.d.log.info({ eventId: event.event_id, origin, reason: rejectedReason }, 'rejected a received event');
