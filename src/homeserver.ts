@@ -41,6 +41,7 @@ import { KeyBackupService } from './services/e2ee/key-backup.js';
 import { RoomPreviews } from './services/rooms/previews.js';
 import { MediaService } from './services/media/media.js';
 import { UrlPreviewService } from './services/media/url-preview.js';
+import { FederatedMedia } from './services/media/remote.js';
 import { PushRuleService } from './services/push/rules.js';
 import { PusherService } from './services/push/pushers.js';
 import { PushDelivery } from './services/push/delivery.js';
@@ -196,6 +197,8 @@ export class Homeserver {
       ...(fed.trusted_ca_path !== null ? { trustedCaPem: readFileSync(fed.trusted_ca_path, 'utf8') } : {}),
       timeoutMs: fed.request_timeout_ms,
     });
+    // Media of other servers comes through the federation client.
+    this.media.remote = new FederatedMedia(this.federationClient, this.media, log);
     this.keyRing = new KeyRing({
       serverName: config.server_name, signingKey, oldVerifyKeys: fed.old_verify_keys, trustedKeyServers: fed.trusted_key_servers,
       store: storage.federation, client: this.federationClient, log,
