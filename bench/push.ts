@@ -13,18 +13,20 @@
 //               taken out: the difference is what push costs a send, commit included
 //
 //   node --import tsx bench/push.ts [sqlite|postgres] [--members 1000] [--events 300] [--custom 10]
+//   node --import tsx bench/push.ts --in-memory 10000   (evaluation alone, no database: rooms too
+//                                                        large to fill through the pipeline here)
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
 import pino from 'pino';
 import YAML from 'yaml';
 import { validateConfig } from '../src/config.js';
 import { Homeserver } from '../src/homeserver.js';
-import { PushEvent, evaluatePushRules } from '../src/core/push/index.js';
+import { PushEvent, compileRuleSet, effectiveRules, emptyUserRules, evaluatePushRules, predefinedRules, type CompiledRuleSet } from '../src/core/push/index.js';
 import type { JsonObject } from '../src/core/pdu.js';
 import type { PersistHook } from '../src/storage/events.js';
 import { createDataDir, enginesFromArgv, fmt, machine, median, percentile, SERVER_NAME, type Engine } from './lib/server.js';
 
-const { values } = parseArgs({ options: { members: { type: 'string', default: '1000' }, events: { type: 'string', default: '300' }, custom: { type: 'string', default: '10' } }, allowPositionals: true });
+const { values } = parseArgs({ options: { members: { type: 'string', default: '1000' }, events: { type: 'string', default: '300' }, custom: { type: 'string', default: '10' }, 'in-memory': { type: 'string' } }, allowPositionals: true });
 const MEMBERS = Number(values.members);
 const EVENTS = Number(values.events);
 /** Every CUSTOM-th member has a keyword rule of their own (0: none). */
@@ -164,7 +166,51 @@ function print(engine: Engine, { sends: results, reads }: { sends: Map<string, T
   process.stdout.write(row('after a read receipt', reads.afterReceiptMs));
 }
 
+/**
+ * Evaluation alone for a room of `members` local members, every CUSTOM-th with their own compiled
+ * ruleset (as NotificationService compiles them), the rest sharing the default one.
+ */
+function inMemory(members: number): void {
+  const defaults = predefinedRules();
+  const shared = compileRuleSet(defaults);
+  const rules: CompiledRuleSet[] = [];
+  for (let i = 0; i < members; i++) {
+    if (CUSTOM > 0 && i % CUSTOM === 0) {
+      const user = emptyUserRules();
+      user.own.content.push({ rule_id: 'rollbacks', default: false, enabled: true, pattern: 'rollback*', actions: ['notify', { set_tweak: 'highlight' }] });
+      user.own.override.push({ rule_id: 'no-bots', default: false, enabled: true, conditions: [{ kind: 'event_match', key: 'sender', pattern: '@bot*' }], actions: [] });
+      rules.push(compileRuleSet(effectiveRules(defaults, user)));
+    } else {
+      rules.push(shared);
+    }
+  }
+  // One recipient object per member, kept across events, as the notification service keeps them.
+  const recipients = Array.from({ length: members }, (_, i) => ({ userId: `@user${i}:${SERVER_NAME}`, displayName: `User Number ${i}` }));
+  const facts = { memberCount: members + 1, senderPowerLevel: 100, notificationPowerLevels: { room: 50 } };
+  process.stdout.write(`\nin memory: ${members} members, ${CUSTOM > 0 ? Math.ceil(members / CUSTOM) : 0} with rules of their own\n`);
+  for (const [name, content] of [['modern (m.mentions)', modern], ['legacy (no m.mentions)', legacy]] as const) {
+    const rounds = 100;
+    let notified = 0;
+    for (let warm = 0; warm < 2; warm++) {
+      const t0 = performance.now();
+      const c0 = process.cpuUsage();
+      for (let r = 0; r < rounds; r++) {
+        const ev = new PushEvent({ type: 'm.room.message', sender: CREATOR, room_id: '!room:bench.local', content: content(r) }, facts);
+        for (let i = 0; i < members; i++) if (evaluatePushRules(rules[i], ev, recipients[i])?.notify) notified++;
+      }
+      const cpu = process.cpuUsage(c0);
+      if (warm === 1) process.stdout.write(`  ${name.padEnd(24)} ${fmt((performance.now() - t0) / rounds, 2)} ms per event, CPU ${fmt((cpu.user + cpu.system) / 1000 / rounds, 2)} ms\n`);
+    }
+    if (notified !== 2 * rounds * members) throw new Error(`expected every member to be notified, got ${notified}`);
+  }
+}
+
 async function main(): Promise<void> {
+  if (values['in-memory'] !== undefined) {
+    process.stdout.write(`Weft push evaluation benchmark — ${machine()}\n`);
+    inMemory(Number(values['in-memory']));
+    return;
+  }
   const engines = await enginesFromArgv(process.argv.slice(2).filter((a) => !a.startsWith('--') && !/^\d+$/.test(a)));
   process.stdout.write(`Weft push evaluation benchmark — ${machine()}\n`);
   for (const engine of engines) print(engine, await bench(engine));

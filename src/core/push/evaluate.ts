@@ -86,6 +86,7 @@ export class PushEvent {
   private readonly decided = new Map<EventCondition, boolean>();
   private readonly candidateLists = new Map<CompiledRuleSet, readonly Candidate[]>();
   private readonly loweredValues = new Map<string, string | undefined>();
+  private readonly arraySets = new Map<string, ReadonlySet<unknown> | undefined>();
 
   constructor(readonly event: PushableEvent, readonly facts: PushRoomFacts) {
     this.hasMentions = Object.prototype.hasOwnProperty.call(event.content, 'm.mentions');
@@ -98,6 +99,18 @@ export class PushEvent {
     const lowered = typeof v === 'string' ? v.toLowerCase() : undefined;
     this.loweredValues.set(key, lowered);
     return lowered;
+  }
+
+  /**
+   * The elements of the array at a path, as a set (undefined when absent or not an array): a
+   * mention check then costs each member one lookup, however many are mentioned.
+   */
+  arraySet(key: string, path: readonly string[]): ReadonlySet<unknown> | undefined {
+    if (this.arraySets.has(key)) return this.arraySets.get(key);
+    const v = lookupProperty(this.event, path);
+    const set = Array.isArray(v) ? new Set<unknown>(v) : undefined;
+    this.arraySets.set(key, set);
+    return set;
   }
 
   /** The rules of `rules` that some recipient may still match, each with its recipient checks. */
@@ -224,8 +237,23 @@ function compileCondition(c: PushCondition, bindPlaceholders: boolean): Compiled
 function placeholder(v: unknown, bind: boolean): ((r: PushRecipient) => string) | undefined {
   if (!bind) return undefined;
   if (v === USER_ID_PLACEHOLDER) return (r) => r.userId;
-  if (v === LOCALPART_PLACEHOLDER) return (r) => localpartOf(r.userId);
+  if (v === LOCALPART_PLACEHOLDER) return (r) => recipientLowered(r).localpart;
   return undefined;
+}
+
+/**
+ * A recipient's lower-cased localpart and display name, computed once per recipient object (the
+ * notification service keeps one per member while the room's membership stands) rather than
+ * once per member and event.
+ */
+const loweredRecipients = new WeakMap<PushRecipient, { localpart: string; displayName: string | undefined; source: string | null | undefined }>();
+function recipientLowered(r: PushRecipient): { localpart: string; displayName: string | undefined } {
+  let l = loweredRecipients.get(r);
+  if (!l || l.source !== r.displayName) {
+    l = { localpart: localpartOf(r.userId).toLowerCase(), displayName: r.displayName ? r.displayName.toLowerCase() : undefined, source: r.displayName };
+    loweredRecipients.set(r, l);
+  }
+  return l;
 }
 
 function compileUncached(c: PushCondition, bind: boolean): CompiledCondition {
@@ -287,13 +315,8 @@ function eventPropertyContains(c: PushCondition, bind: boolean): CompiledConditi
   const path = parsePropertyPath(c.key);
   const bound = placeholder(c.value, bind);
   if (bound) {
-    return {
-      perRecipient: true,
-      test: (ev, r) => {
-        const value = lookupProperty(ev.event, path);
-        return Array.isArray(value) && value.includes(bound(r));
-      },
-    };
+    const key = c.key;
+    return { perRecipient: true, test: (ev, r) => ev.arraySet(key, path)?.has(bound(r)) === true };
   }
   const expected = c.value;
   return {
@@ -311,10 +334,10 @@ const BODY = ['content', 'body'];
 const CONTAINS_DISPLAY_NAME: RecipientCondition = {
   perRecipient: true,
   test: (ev, recipient) => {
-    const name = recipient.displayName;
+    const name = recipientLowered(recipient).displayName;
     if (!name) return false;
     const body = ev.lowered('content.body', BODY);
-    return body !== undefined && containsWord(body, name.toLowerCase());
+    return body !== undefined && containsWord(body, name);
   },
 };
 
