@@ -10,7 +10,7 @@ export interface StoredServerKey {
   expiredTs: number | null;
 }
 
-export interface OutboxItem { id: number; kind: 'pdu' | 'edu'; json: string }
+export interface OutboxItem { id: number; kind: 'pdu' | 'edu'; json: string; createdTs: number }
 
 export interface DestinationRetry { failures: number; retryAfterTs: number }
 
@@ -54,10 +54,10 @@ export class FederationStore {
 
   /** The oldest queued items of a destination: at most `pdus` PDUs and `edus` EDUs. */
   async nextBatch(destination: string, pdus: number, edus: number): Promise<OutboxItem[]> {
-    const read = (kind: 'pdu' | 'edu', limit: number) => this.db.selectFrom('federation_outbox').select(['id', 'kind', 'json'])
+    const read = (kind: 'pdu' | 'edu', limit: number) => this.db.selectFrom('federation_outbox').select(['id', 'kind', 'json', 'created_ts'])
       .where('destination', '=', destination).where('kind', '=', kind).orderBy('id').limit(limit).execute();
     const [p, e] = await Promise.all([read('pdu', pdus), read('edu', edus)]);
-    return [...p, ...e].map((r) => ({ id: r.id, kind: r.kind as 'pdu' | 'edu', json: r.json }));
+    return [...p, ...e].map((r) => ({ id: Number(r.id), kind: r.kind as 'pdu' | 'edu', json: r.json, createdTs: r.created_ts }));
   }
 
   async dequeue(ids: number[]): Promise<void> {

@@ -19,8 +19,12 @@ const TxnBody = Type.Object({
 
 type TxnResponse = { pdus: Record<string, { error?: string }> };
 
+/** Transaction IDs are remembered this long: a sender retries for minutes, not days. */
+const REMEMBER_TXNS_MS = 24 * 3600_000;
+
 export function federationTransportRoutes(app: FastifyInstance, hs: Homeserver): void {
   const inFlight = new Map<string, Promise<TxnResponse>>();
+  let lastPrune = 0;
 
   app.put<{ Params: { txnId: string }; Body: Static<typeof TxnBody> }>('/_matrix/federation/v1/send/:txnId', {
     schema: { params: Type.Object({ txnId: Type.String({ minLength: 1, maxLength: 255 }) }), body: TxnBody },
@@ -43,7 +47,12 @@ export function federationTransportRoutes(app: FastifyInstance, hs: Homeserver):
       const pdus = body.pdus.length > 0 ? await hs.federationEvents.receiveTransactionPdus(origin, body.pdus) : {};
       await hs.federationEdus.receive(origin, body.edus ?? []);
       const response = { pdus };
-      await hs.storage.federation.storeInboundTxn(origin, req.params.txnId, JSON.stringify(response), Date.now());
+      const now = Date.now();
+      await hs.storage.federation.storeInboundTxn(origin, req.params.txnId, JSON.stringify(response), now);
+      if (now - lastPrune > 3600_000) {
+        lastPrune = now;
+        hs.storage.federation.pruneInboundTxns(now - REMEMBER_TXNS_MS).catch((err: unknown) => req.log.error({ err }, 'pruning transaction IDs failed'));
+      }
       return response;
     })();
     inFlight.set(key, work);

@@ -15,6 +15,9 @@ export const MAX_EDUS_PER_TXN = 100;
 
 export interface Edu { edu_type: string; content: Record<string, unknown> }
 
+/** A typing notification older than this is dropped rather than sent late (a remote user's typing lasts 30 s there). */
+const STALE_TYPING_MS = 30_000;
+
 export interface FederationSenderOptions {
   serverName: string;
   store: FederationStore;
@@ -184,7 +187,19 @@ export class FederationSender {
     const items: OutboxItem[] = await this.opts.store.nextBatch(destination, MAX_PDUS_PER_TXN, MAX_EDUS_PER_TXN);
     if (items.length === 0) return undefined;
     const pdus = items.filter((i) => i.kind === 'pdu').map((i) => JSON.parse(i.json) as unknown);
-    const edus = items.filter((i) => i.kind === 'edu').map((i) => JSON.parse(i.json) as unknown);
+    // Typing that waited out a destination's downtime is over by now: it goes out of the queue unsent.
+    const staleBefore = this.now() - STALE_TYPING_MS;
+    const edus: Edu[] = [];
+    for (const i of items) {
+      if (i.kind !== 'edu') continue;
+      const edu = JSON.parse(i.json) as Edu;
+      if (edu.edu_type === 'm.typing' && i.createdTs < staleBefore) continue;
+      edus.push(edu);
+    }
+    if (pdus.length === 0 && edus.length === 0) {
+      await this.opts.store.dequeue(items.map((i) => i.id));
+      return this.nextTransaction(destination);
+    }
     const body: Record<string, unknown> = { origin: this.opts.serverName, origin_server_ts: this.now(), pdus };
     if (edus.length > 0) body.edus = edus;
     return { txnId: `${this.txnPrefix}_${++this.txnCounter}`, ids: items.map((i) => i.id), body };
