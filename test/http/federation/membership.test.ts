@@ -1,5 +1,5 @@
 // Rooms shared across three Weft servers over real HTTPS federation: joining a remote room (by
-// ID with `via`, and by an alias of another server), chat both ways, invites both ways, an
+// ID with `via`, by an alias of another server, through a server that joined itself), chat both ways, invites both ways, an
 // invite rejected, a leave and a ban seen by every server.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ENGINES } from '../../helpers/databases.js';
@@ -53,8 +53,9 @@ describe('membership across servers', () => {
     await say(alice, roomId, 'hello from A');
     await sees(bob, roomId, 'hello from A');
 
-    // carol joins through B this time (B answers for the room too), and all three servers chat.
-    const byAlias = await carol.client.post(`/_matrix/client/v3/join/${enc(roomId)}?via=${enc(b.serverName)}`, {});
+    // carol joins by the alias, which lives on A (query/directory on A names the servers), and
+    // all three servers chat.
+    const byAlias = await carol.client.post(`/_matrix/client/v3/join/${enc(`#lobby:${a.serverName}`)}`, {});
     expect(byAlias.status, JSON.stringify(byAlias.body)).toBe(200);
     expect(byAlias.body.room_id).toBe(roomId);
     await say(carol, roomId, 'hello from C');
@@ -100,6 +101,17 @@ describe('membership across servers', () => {
     expect(bobOnC.body.membership).toBe('leave');
     const after = await bob.client.get<{ rooms?: { invite?: Record<string, unknown>; leave?: Record<string, unknown> } }>('/_matrix/client/v3/sync');
     expect(after.body.rooms?.invite?.[cRoom]).toBeUndefined();
+  }, 60_000);
+
+  it('a remote alias that does not exist is 404, and B can answer make_join for a room it joined', async () => {
+    const missing = await bob.client.post(`/_matrix/client/v3/join/${enc(`#nowhere:${a.serverName}`)}`, {});
+    expect(missing.status).toBe(404);
+    const room = (await alice.client.post<{ room_id: string }>('/_matrix/client/v3/createRoom', { preset: 'public_chat' })).body.room_id;
+    expect((await bob.client.post(`/_matrix/client/v3/join/${enc(room)}?via=${enc(a.serverName)}`, {})).status).toBe(200);
+    // C joins through B only: B is a resident server now.
+    const viaB = await carol.client.post(`/_matrix/client/v3/join/${enc(room)}?via=${enc(b.serverName)}`, {});
+    expect(viaB.status, JSON.stringify(viaB.body)).toBe(200);
+    await eventually(async () => (await members(alice, room)).includes(carol.userId), 15_000, 'carol\'s join (through B) on A');
   }, 60_000);
 
   it('refuses to join a room whose server says no, and joins nothing', async () => {
