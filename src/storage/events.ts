@@ -330,7 +330,8 @@ export class EventStore {
         await tx.insertInto('memberships').values(memberRows.slice(i, i + 400))
           .onConflict((oc) => oc.columns(['room_id', 'user_id']).doUpdateSet((eb) => ({ membership: eb.ref('excluded.membership'), event_nid: eb.ref('excluded.event_nid') }))).execute();
       }
-      await tx.updateTable('rooms').set({ current_state_group: group }).where('room_id', '=', room.roomId).execute();
+      // Extremities from an earlier stay in the room are not ours to build on any more.
+      await tx.updateTable('rooms').set({ current_state_group: group, forward_extremities: '[]' }).where('room_id', '=', room.roomId).execute();
       // Invites and knocks recorded while we were outside the room have no place in its DAG
       // here: from now on they are outliers, out of the timeline that starts at our join.
       await tx.updateTable('events').set({ outlier: 1 }).where('room_id', '=', room.roomId).where('outlier', '=', 0).where('state_group', 'is', null).execute();

@@ -42,7 +42,12 @@ export async function checkPdus(keys: KeySource, version: RoomVersion, pdus: rea
       }
     }
   }
-  const lookup = needs.length === 0 ? () => undefined : await keys.prepareLookup(dedupeNeeds(needs));
+  let lookup: KeyLookup = () => undefined;
+  try {
+    if (needs.length > 0) lookup = await keys.prepareLookup(dedupeNeeds(needs));
+  } catch {
+    // No keys could be had: every signature then counts as unverifiable and its PDU is refused.
+  }
   return parsed.map((p, i): CheckedPdu => {
     if (!p.ok) return { ok: false, eventId: legacyId(pdus[i]), error: `${p.code}: ${p.reason}` };
     const signed = verifyEventSignatures(p.value, version, lookup);

@@ -76,6 +76,14 @@ describe('membership across servers', () => {
     const refused = await carol.client.put(`/_matrix/client/v3/rooms/${enc(roomId)}/send/m.room.message/after-ban`, { msgtype: 'm.text', body: 'nope' });
     expect(refused.status).toBe(403);
     expect(await members(alice, roomId)).toEqual([alice.userId]);
+
+    // bob comes back: B holds the room's old state, joins again through A and builds on the new one.
+    const rejoin = await bob.client.post(`/_matrix/client/v3/join/${enc(roomId)}?via=${enc(a.serverName)}`, {});
+    expect(rejoin.status, JSON.stringify(rejoin.body)).toBe(200);
+    expect(await members(bob, roomId)).toEqual([alice.userId, bob.userId].sort());
+    await say(bob, roomId, 'back again');
+    await sees(alice, roomId, 'back again');
+    expect(await b.hs.storage.events.forwardExtremities(roomId)).toHaveLength(1);
   }, 90_000);
 
   it('invites across servers both ways, and an invite can be rejected', async () => {
