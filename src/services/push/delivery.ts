@@ -32,6 +32,9 @@ export interface GatewayNotification {
   notification: JsonObject & { devices: JsonObject[] };
 }
 
+/** Retries waiting at once, over all pushers. */
+const MAX_WAITING_RETRIES = 10_000;
+
 export class PushDelivery {
   private readonly agent: Dispatcher;
   private readonly timers = new Set<NodeJS.Timeout>();
@@ -102,7 +105,8 @@ export class PushDelivery {
         this.log.info({ user_id: p.userId, app_id: p.appId }, 'push gateway rejected a pushkey; pusher removed');
         return;
       }
-      if (attempt >= this.options.maxAttempts) {
+      // A gateway down for long must not grow memory without bound: past this many waiting retries, drop.
+      if (attempt >= this.options.maxAttempts || this.timers.size >= MAX_WAITING_RETRIES) {
         this.log.warn({ user_id: p.userId, app_id: p.appId, attempts: attempt }, 'push notification dropped after repeated failures');
         return;
       }
