@@ -16,7 +16,7 @@ describe.each(ENGINES)('HTTP basics (%s)', (engine) => {
   it('answers /versions with the versions it implements', async () => {
     const r = await c.get('/_matrix/client/versions');
     expect(r.status).toBe(200);
-    expect(r.body.versions).toEqual(['v1.1', 'v1.2', 'v1.3', 'v1.4', 'v1.5', 'v1.6', 'v1.7', 'v1.8', 'v1.9', 'v1.10']);
+    expect(r.body.versions).toEqual(Array.from({ length: 16 }, (_, i) => `v1.${i + 1}`));
     expect(r.body.unstable_features).toEqual({});
   });
 

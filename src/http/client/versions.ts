@@ -9,9 +9,13 @@ import type { Homeserver } from '../../homeserver.js';
  * v1.N claims every version before it); clients need at least v1.1 to talk to a
  * server at all, and turn features on by version (matrix-js-sdk: threads and
  * private receipts at v1.4, intentional mentions at v1.7, recursive relations at
- * v1.10). v1.11 waits for media from other servers (authenticated media's remote half).
+ * v1.10, authenticated media at v1.11, stable room summaries at v1.15, extended profiles at
+ * v1.16). v1.17 waits for the legacy mention push rules to go (MSC4210); v1.18 for Policy
+ * Servers in federation.
  */
-export const SUPPORTED_SPEC_VERSIONS = ['v1.1', 'v1.2', 'v1.3', 'v1.4', 'v1.5', 'v1.6', 'v1.7', 'v1.8', 'v1.9', 'v1.10'] as const;
+export const SUPPORTED_SPEC_VERSIONS = [
+  'v1.1', 'v1.2', 'v1.3', 'v1.4', 'v1.5', 'v1.6', 'v1.7', 'v1.8', 'v1.9', 'v1.10', 'v1.11', 'v1.12', 'v1.13', 'v1.14', 'v1.15', 'v1.16',
+] as const;
 
 export function versionsRoutes(app: FastifyInstance, _hs: Homeserver): void {
   app.get('/_matrix/client/versions', { config: { auth: 'optional', guest: true } }, async () => ({
