@@ -4,7 +4,7 @@
 import { splitStateKey, stateKey, type RoomEvent, type StateKey } from '../core/pdu.js';
 import type { DB, Tx } from './database.js';
 import type { NidStateMap, StateStore } from './state.js';
-import { WriteBatcher } from './write-batcher.js';
+import { WriteBatcher, type Defer } from './write-batcher.js';
 import { indexRelations } from './relations.js';
 import { prepared } from './prepared.js';
 
@@ -56,11 +56,12 @@ type EventRow = {
 };
 
 /**
- * Work that must commit with each event (the push actions of services/notifications.ts). It runs
- * inside the event's transaction, after the event and its relations are written and before the
- * current state changes; it must read through `tx` (SQLite has one connection).
+ * Work that must commit with each event (the push actions of services/notifications.ts, the
+ * search index). It runs inside the event's transaction, after the event and its relations are
+ * written and before the current state changes; it must read through `tx` (SQLite has one
+ * connection). What it hands to `defer` runs at the end of the transaction (WriteBatcher.run).
  */
-export type PersistHook = (tx: Tx, e: NewEvent, nid: number) => Promise<void>;
+export type PersistHook = (tx: Tx, e: NewEvent, nid: number, defer: Defer) => Promise<void>;
 
 // The statements every event runs, compiled once (storage/prepared.ts).
 const insertEvent = prepared((db, p: {
@@ -200,7 +201,7 @@ export class EventStore {
     }
 
     let groupState: NidStateMap | undefined;
-    const { nid, group } = await this.writer.run(async (tx) => {
+    const { nid, group } = await this.writer.run(async (tx, defer) => {
       if (newRoom) await this.insertRoom(tx, newRoom);
       const inserted = await insertEvent(tx, {
         event_id: ev.event_id, room_id: ev.room_id, type: ev.type, state_key: ev.state_key ?? null, sender: ev.sender,
@@ -231,7 +232,7 @@ export class EventStore {
       // ---- relations index (storage/relations.ts): same transaction as the event ----
       await indexRelations(tx, e, nid);
       // ---- push actions and unread counts (services/notifications.ts): same transaction as the event ----
-      for (const hook of this.persistHooks) await hook(tx, e, nid);
+      for (const hook of this.persistHooks) await hook(tx, e, nid, defer);
 
       if (current) {
         const addsItself = current.group === 'self' && ev.state_key !== undefined && e.rejectedReason === null;

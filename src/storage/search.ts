@@ -9,6 +9,7 @@ import { sql, type Kysely, type RawBuilder } from 'kysely';
 import { indexText, SEARCH_KEYS, searchableText, toFts5Query, toTsQuery, type SearchQuery } from '../core/search.js';
 import type { RoomEvent } from '../core/pdu.js';
 import type { DB, Engine, Tx } from './database.js';
+import type { Defer } from './write-batcher.js';
 
 /** The event types that have searchable text (core/search.ts SEARCH_KEYS). */
 const SEARCHABLE_TYPES: string[] = Object.values(SEARCH_KEYS);
@@ -96,7 +97,7 @@ export class SearchStore {
    * event, inside its transaction. Mirrors EventStore.persist: a redaction takes effect when it
    * is not rejected; rejected and soft-failed events are never indexed.
    */
-  readonly index = async (tx: Tx, e: { event: RoomEvent; rejectedReason: string | null; softFailed: boolean }, nid: number): Promise<void> => {
+  readonly index = async (tx: Tx, e: { event: RoomEvent; rejectedReason: string | null; softFailed: boolean }, nid: number, defer: Defer): Promise<void> => {
     if (e.rejectedReason !== null) return;
     const ev = e.event;
     if (ev.type === 'm.room.redaction') {
@@ -112,16 +113,19 @@ export class SearchStore {
     const text = textOf(ev);
     if (text === undefined) return;
     // One statement, no extra round trip: skipped in an encrypted room, and when a redaction
-    // of the event arrived before it (over federation).
+    // of the event arrived before it (over federation). Written at the end of the transaction
+    // (WriteBatcher.run), which also sees a redaction or encryption later in the same commit.
     const guard = sql`NOT EXISTS (SELECT 1 FROM current_state WHERE room_id = ${ev.room_id} AND type = 'm.room.encryption' AND state_key = '')
       AND NOT EXISTS (SELECT 1 FROM redactions WHERE redacts = ${ev.event_id})`;
-    if (this.engine === 'postgres') {
-      await sql`INSERT INTO event_search (nid, room_id, sender, type, vector)
-        SELECT ${nid}, ${ev.room_id}, ${ev.sender}, ${ev.type}, to_tsvector('simple', ${text}) WHERE ${guard}
-        ON CONFLICT (nid) DO NOTHING`.execute(tx);
-    } else {
-      await sql`INSERT INTO event_search (rowid, text) SELECT ${nid}, ${text} WHERE ${guard}`.execute(tx);
-    }
+    defer(async (end) => {
+      if (this.engine === 'postgres') {
+        await sql`INSERT INTO event_search (nid, room_id, sender, type, vector)
+          SELECT ${nid}, ${ev.room_id}, ${ev.sender}, ${ev.type}, to_tsvector('simple', ${text}) WHERE ${guard}
+          ON CONFLICT (nid) DO NOTHING`.execute(end);
+      } else {
+        await sql`INSERT INTO event_search (rowid, text) SELECT ${nid}, ${text} WHERE ${guard}`.execute(end);
+      }
+    });
   };
 
   private async unindex(tx: Tx, eventId: string): Promise<void> {
