@@ -406,7 +406,12 @@ export class FederationMembership {
       if (member) named.push(domainOf(member.event.sender)!);
     }
     for (const member of await this.d.storage.rooms.joinedMemberIds(roomId)) named.push(domainOf(member)!);
-    return this.candidates(roomId, named);
+    // Servers the room's ACL (as we last knew it) denies are not asked to let us in.
+    const candidates = this.candidates(roomId, named);
+    const allowed: string[] = [];
+    for (const server of candidates) if (await this.d.acl.allows(roomId, server)) allowed.push(server);
+    if (candidates.length > 0 && allowed.length === 0) throw forbidden("The room's server ACL denies every server that could let you in");
+    return allowed;
   }
 
   /** Our user's member event content: their profile and the reason given. */
