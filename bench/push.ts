@@ -65,10 +65,10 @@ async function bench(engine: Engine): Promise<{ sends: Map<string, Timings>; rea
     let hookMs: number[] = [];
     let hookCpuMs: number[] = [];
     // CPU time as well as wall time: on a loaded 2-core machine the wall time mostly measures the neighbours.
-    const timed = original.map((hook): PersistHook => async (tx, e, nid) => {
+    const timed = original.map((hook): PersistHook => async (tx, e, nid, defer) => {
       const t0 = performance.now();
       const c0 = process.cpuUsage();
-      await hook(tx, e, nid);
+      await hook(tx, e, nid, defer);
       const c = process.cpuUsage(c0);
       hookMs.push(performance.now() - t0);
       hookCpuMs.push((c.user + c.system) / 1000);
