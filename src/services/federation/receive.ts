@@ -117,7 +117,7 @@ export class FederationEventHandler {
     const ownAuth = authEvents === undefined ? 'its auth events could not be obtained' : this.checkAgainstAuthEvents(version, event, authEvents);
 
     // Check 5: the state before the event.
-    const before = given ?? await this.stateBefore(origin, version, event, prevIds);
+    const before: { state: NidStateMap; group?: number; parent?: number } | undefined = given ?? await this.stateBefore(origin, version, event, prevIds);
     let rejectedReason = ownAuth;
     if (rejectedReason === null) {
       if (before === undefined) rejectedReason = 'the state before the event could not be obtained';
@@ -149,7 +149,7 @@ export class FederationEventHandler {
     const onCurrent = before?.group !== undefined && before.group === room2.currentStateGroup;
     const nid = await events.persist({
       event, rejectedReason, softFailed,
-      stateAfter: needsGroup ? { state: beforeState, parent: before?.group ?? null } : null,
+      stateAfter: needsGroup ? { state: beforeState, parent: before?.group ?? before?.parent ?? null } : null,
       stateGroupBefore: before?.group ?? null, replacesState, txn: null,
     }, linear ? {
       extremities: [event.event_id],
@@ -232,7 +232,7 @@ export class FederationEventHandler {
    * group to reuse when it is exactly one stored group. A prev event we do not have (with its
    * state) gets its state from `origin` (/state_ids). Undefined when it cannot be had.
    */
-  private async stateBefore(origin: string, version: RoomVersion, event: RoomEvent, prevIds: string[]): Promise<{ state: NidStateMap; group?: number } | undefined> {
+  private async stateBefore(origin: string, version: RoomVersion, event: RoomEvent, prevIds: string[]): Promise<{ state: NidStateMap; group?: number; parent?: number } | undefined> {
     const events = this.d.storage.events;
     const stored = await events.getEvents(prevIds);
     const states: NidStateMap[] = [];
@@ -252,7 +252,8 @@ export class FederationEventHandler {
     if (states.length === 1 && prevIds.length === 1 && onlyGroup !== undefined) return { state: states[0]!, group: onlyGroup };
     const unique = [...new Set(states)];
     if (unique.length === 1 && onlyGroup !== undefined && states.length === prevIds.length) return { state: unique[0]!, group: onlyGroup };
-    return { state: await resolveStoredStates(events, version, states) };
+    // Stored as deltas over one of the prev events' groups: a merge in a big room stays small.
+    return { state: await resolveStoredStates(events, version, states), parent: onlyGroup };
   }
 
   /**
