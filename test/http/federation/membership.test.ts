@@ -122,6 +122,19 @@ describe('membership across servers', () => {
     await eventually(async () => (await members(alice, room)).includes(carol.userId), 15_000, 'carol\'s join (through B) on A');
   }, 60_000);
 
+  it('an invite the invited server cannot countersign is not sent', async () => {
+    const room = (await alice.client.post<{ room_id: string }>('/_matrix/client/v3/createRoom', { preset: 'private_chat' })).body.room_id;
+    const ghost = '@ghost:127.0.0.1:1'; // nothing listens there
+    const r = await alice.client.post(`/_matrix/client/v3/rooms/${enc(room)}/invite`, { user_id: ghost });
+    expect(r.status).toBe(502);
+    expect(await a.hs.storage.rooms.membership(room, ghost)).toBeUndefined();
+    // An unknown user of a server that answers: 404 from it, no invite either.
+    const nobody = `@nobody:${b.serverName}`;
+    const r2 = await alice.client.post(`/_matrix/client/v3/rooms/${enc(room)}/invite`, { user_id: nobody });
+    expect(r2.status).toBe(404);
+    expect(await a.hs.storage.rooms.membership(room, nobody)).toBeUndefined();
+  }, 30_000);
+
   it('refuses to join a room whose server says no, and joins nothing', async () => {
     const room = (await alice.client.post<{ room_id: string }>('/_matrix/client/v3/createRoom', { preset: 'private_chat' })).body.room_id;
     const r = await bob.client.post(`/_matrix/client/v3/join/${enc(room)}?via=${enc(a.serverName)}`, {});
