@@ -7,6 +7,7 @@ import type { NidStateMap, StateStore } from './state.js';
 import { WriteBatcher, type Defer } from './write-batcher.js';
 import { indexRelations } from './relations.js';
 import { prepared } from './prepared.js';
+import { redactionTarget } from './redactions.js';
 
 export interface RoomRow {
   roomId: string;
@@ -224,8 +225,8 @@ export class EventStore {
       }
 
       for (const prev of new Set(ev.prev_events.map(refId))) await insertEdge(tx, { nid, prev });
-      const redacts = redactsOf(ev);
-      if (ev.type === 'm.room.redaction' && redacts && e.rejectedReason === null) {
+      const redacts = e.rejectedReason === null ? await redactionTarget(tx, ev) : undefined;
+      if (redacts !== undefined) {
         await tx.insertInto('redactions').values({ redacts, redaction_id: ev.event_id }).onConflict((oc) => oc.doNothing()).execute();
         this.byId.delete(redacts);
       }
@@ -474,10 +475,7 @@ function refId(ref: string | [string, unknown]): string {
   return typeof ref === 'string' ? ref : ref[0];
 }
 
-function redactsOf(ev: RoomEvent): string | undefined {
-  const r = typeof ev.content.redacts === 'string' ? ev.content.redacts : ev.redacts;
-  return typeof r === 'string' ? r : undefined;
-}
+
 
 function membershipOf(ev: RoomEvent | undefined): string | null {
   const m = ev?.content.membership;

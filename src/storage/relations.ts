@@ -5,6 +5,7 @@
 import { sql } from 'kysely';
 import type { RoomEvent } from '../core/pdu.js';
 import type { DB, Tx } from './database.js';
+import { redactionTarget } from './redactions.js';
 
 export interface Relation { relType: string; eventId: string }
 
@@ -38,8 +39,8 @@ export async function indexRelations(tx: Tx, e: { event: RoomEvent; rejectedReas
   if (e.rejectedReason !== null) return;
   const ev = e.event;
   if (ev.type === 'm.room.redaction') {
-    const redacts = typeof ev.content.redacts === 'string' ? ev.content.redacts : ev.redacts;
-    if (typeof redacts === 'string') await unindex(tx, redacts);
+    const redacts = await redactionTarget(tx, ev);
+    if (redacts !== undefined) await unindex(tx, redacts);
     return;
   }
   // Soft-failed events are never served to clients, so they aggregate into nothing.

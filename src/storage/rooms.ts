@@ -84,7 +84,12 @@ export class RoomStore {
   async redactionsOf(eventIds: string[]): Promise<Map<string, string>> {
     const out = new Map<string, string>();
     for (let i = 0; i < eventIds.length; i += 500) {
-      const rows = await this.db.selectFrom('redactions').select(['redacts', 'redaction_id']).where('redacts', 'in', eventIds.slice(i, i + 500)).execute();
+      // Only redactions of the target's own room count (see storage/events.ts redactionTarget).
+      const rows = await this.db.selectFrom('redactions as r')
+        .innerJoin('events as redaction', 'redaction.event_id', 'r.redaction_id')
+        .innerJoin('events as target', 'target.event_id', 'r.redacts')
+        .whereRef('redaction.room_id', '=', 'target.room_id')
+        .select(['r.redacts', 'r.redaction_id']).where('r.redacts', 'in', eventIds.slice(i, i + 500)).execute();
       for (const r of rows) if (!out.has(r.redacts)) out.set(r.redacts, r.redaction_id);
     }
     return out;

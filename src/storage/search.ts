@@ -9,6 +9,7 @@ import { sql, type Kysely, type RawBuilder } from 'kysely';
 import { indexText, SEARCH_KEYS, searchableText, toFts5Query, toTsQuery, type SearchQuery } from '../core/search.js';
 import type { RoomEvent } from '../core/pdu.js';
 import type { DB, Engine, Tx } from './database.js';
+import { redactionTarget } from './redactions.js';
 import type { Defer } from './write-batcher.js';
 
 /** The event types that have searchable text (core/search.ts SEARCH_KEYS). */
@@ -101,8 +102,8 @@ export class SearchStore {
     if (e.rejectedReason !== null) return;
     const ev = e.event;
     if (ev.type === 'm.room.redaction') {
-      const redacts = typeof ev.content.redacts === 'string' ? ev.content.redacts : ev.redacts;
-      if (typeof redacts === 'string') await this.unindex(tx, redacts);
+      const redacts = await redactionTarget(tx, ev);
+      if (redacts !== undefined) await this.unindex(tx, redacts);
       return;
     }
     if (e.softFailed) return;

@@ -76,3 +76,30 @@ describe.each(ENGINES)('event store (%s)', (engine) => {
     expect(rows).toHaveLength(1);
   });
 });
+
+describe.each(ENGINES)('redactions stay in their room (%s)', (engine) => {
+  let server: TestServer;
+  beforeAll(async () => { server = await startTestServer(engine); });
+  afterAll(() => server.close());
+
+  it('ignores a redaction whose target is an event of another room, wherever events are served', async () => {
+    const [alice, mallory] = [new Client(server.baseUrl), new Client(server.baseUrl)];
+    await alice.register('alice2');
+    await mallory.register('mallory');
+    const enc = encodeURIComponent;
+    const roomA = (await alice.post<{ room_id: string }>('/_matrix/client/v3/createRoom', { preset: 'public_chat' })).body.room_id;
+    await mallory.post(`/_matrix/client/v3/join/${enc(roomA)}`, {});
+    const target = (await alice.put<{ event_id: string }>(`/_matrix/client/v3/rooms/${enc(roomA)}/send/m.room.message/t1`, { msgtype: 'm.text', body: 'searchable words here' })).body.event_id;
+    // Mallory rules a room of her own; the pipeline would take a redaction naming any event ID
+    // there (as one received over federation could).
+    const roomB = (await mallory.post<{ room_id: string }>('/_matrix/client/v3/createRoom', { preset: 'private_chat' })).body.room_id;
+    expect((await mallory.put(`/_matrix/client/v3/rooms/${enc(roomB)}/redact/${enc(target)}/r1`, {})).status).toBe(404);
+    await server.hs.pipeline.send(roomB, { type: 'm.room.redaction', sender: '@mallory:test.local', content: {}, redacts: target });
+
+    const seen = await alice.get<{ content: Record<string, unknown>; unsigned: Record<string, unknown> }>(`/_matrix/client/v3/rooms/${enc(roomA)}/event/${enc(target)}`);
+    expect(seen.body.content.body).toBe('searchable words here');
+    expect(seen.body.unsigned.redacted_because).toBeUndefined();
+    const found = await alice.post<{ search_categories: { room_events: { count: number } } }>('/_matrix/client/v3/search', { search_categories: { room_events: { search_term: 'searchable' } } });
+    expect(found.body.search_categories.room_events.count).toBe(1);
+  });
+});
