@@ -84,12 +84,16 @@ export class RoomStore {
   async redactionsOf(eventIds: string[]): Promise<Map<string, string>> {
     const out = new Map<string, string>();
     for (let i = 0; i < eventIds.length; i += 500) {
-      // Only redactions of the target's own room count (see storage/events.ts redactionTarget).
-      const rows = await this.db.selectFrom('redactions as r')
-        .innerJoin('events as redaction', 'redaction.event_id', 'r.redaction_id')
-        .innerJoin('events as target', 'target.event_id', 'r.redacts')
-        .whereRef('redaction.room_id', '=', 'target.room_id')
-        .select(['r.redacts', 'r.redaction_id']).where('r.redacts', 'in', eventIds.slice(i, i + 500)).execute();
+      // Only redactions of the target's own room count (storage/redactions.ts). Correlated
+      // lookups by event ID, so that the planner starts from the redactions of these events (a
+      // join let SQLite start from the events table: 200 ms per page of /messages).
+      const rows = await this.db.selectFrom('redactions as r').select(['r.redacts', 'r.redaction_id'])
+        .where('r.redacts', 'in', eventIds.slice(i, i + 500))
+        .where((eb) => eb(
+          eb.selectFrom('events as redaction').select('redaction.room_id').whereRef('redaction.event_id', '=', 'r.redaction_id'),
+          '=',
+          eb.selectFrom('events as target').select('target.room_id').whereRef('target.event_id', '=', 'r.redacts'),
+        )).execute();
       for (const r of rows) if (!out.has(r.redacts)) out.set(r.redacts, r.redaction_id);
     }
     return out;
