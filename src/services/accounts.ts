@@ -124,6 +124,8 @@ export class AccountService {
     await this.storage.profileFields.deleteAll(userId);
     await this.leaveAllRooms(userId);
     await this.storage.accountData.deleteAll(userId);
+    // Pushers without a device would outlive the devices deleted above.
+    await this.storage.pushers.deleteAll(userId);
     if (erase) await this.storage.accounts.markErased(userId);
   }
 

@@ -50,7 +50,7 @@ const MAX_LIMIT = 100;
 const MAX_PUSHED_SENDERS = 500;
 /** spec: event_context before_limit / after_limit default to 5. */
 const DEFAULT_CONTEXT = 5;
-const MAX_CONTEXT = 100;
+const MAX_CONTEXT = 20;
 /**
  * Candidates looked at per request at most. Matches the user may not see (history visibility,
  * ignored users, filter parts the index cannot apply) are skipped; past this many the page is

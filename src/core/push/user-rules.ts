@@ -103,7 +103,7 @@ export type RuleProblem = { code: 'M_INVALID_PARAM' | 'M_BAD_JSON' | 'M_MISSING_
 export function checkNewRuleId(kind: PushRuleKind, ruleId: string): RuleProblem | undefined {
   if (ruleId.length === 0) return { code: 'M_INVALID_PARAM', reason: 'The rule ID may not be empty' };
   if (ruleId.startsWith('.')) return { code: 'M_INVALID_PARAM', reason: 'Rule IDs starting with "." are reserved for server-default rules' };
-  if (/[/\\\u0000]/.test(ruleId)) return { code: 'M_INVALID_PARAM', reason: 'Rule IDs may not contain "/", "\\" or NUL' };
+  if (/[/\\]/.test(ruleId) || ruleId.includes('\u0000')) return { code: 'M_INVALID_PARAM', reason: 'Rule IDs may not contain "/", "\\" or NUL' };
   if (Buffer.byteLength(ruleId, 'utf8') > 255) return { code: 'M_INVALID_PARAM', reason: 'Rule IDs may not exceed 255 bytes' };
   // spec: "Push Rules": room rules are named by the room ID, sender rules by the user ID.
   if (kind === 'room' && !ruleId.startsWith('!')) return { code: 'M_INVALID_PARAM', reason: 'The rule ID of a room rule is the room ID it applies to' };

@@ -28,6 +28,7 @@ import type { OutboundEvents } from './outbound.js';
 import type { FederationEventHandler } from './receive.js';
 import type { FederationEventServer } from './serve.js';
 import { loadAuthChain } from './room-state.js';
+import { mayAuthoriseJoin } from '../rooms/restricted-joins.js';
 
 export type RemoteMembership = 'join' | 'leave' | 'knock';
 
@@ -121,6 +122,11 @@ export class FederationMembership {
     let signedByUs = false;
     const via = event.content.join_authorised_via_users_server;
     if (membership === 'join' && version.restrictedJoinsSupported && typeof via === 'string' && domainOf(via) === this.serverName) {
+      // The allow list is checked again here: a server may send a send_join without a make_join,
+      // and the auth rules only check the authoriser's power, not the joiner's rooms.
+      if (!(await mayAuthoriseJoin(this.d.storage, roomId, event.state_key))) {
+        throw forbidden(`${event.state_key} is not in a room that allows them to join`);
+      }
       const signed = signEvent(toFederationPdu(event, version), version, this.serverName, this.d.signer.key);
       if (!signed.ok) throw new MatrixError('M_BAD_JSON', signed.reason, 400);
       event = { ...event, signatures: signed.value.signatures };

@@ -14,6 +14,8 @@ import { FederationRequestError, type FederationClient } from './client.js';
 
 /** spec: keys/query `timeout` "defaults to 10 seconds". */
 export const DEFAULT_KEYS_TIMEOUT_MS = 10_000;
+/** A client may ask to wait longer; remote servers get at most this long (a request must not be held open at will). */
+export const MAX_KEYS_TIMEOUT_MS = 60_000;
 
 export interface FederationQueryDeps {
   serverName: string;
@@ -71,7 +73,8 @@ export class FederationQueries {
 
   // ---- keys/query and keys/claim: spec POST /user/keys/query, /user/keys/claim ----
 
-  async keysQuery(requester: string, deviceKeys: Record<string, string[]>, timeoutMs = DEFAULT_KEYS_TIMEOUT_MS): Promise<KeysQueryResult> {
+  async keysQuery(requester: string, deviceKeys: Record<string, string[]>, timeout = DEFAULT_KEYS_TIMEOUT_MS): Promise<KeysQueryResult> {
+    const timeoutMs = Math.min(timeout, MAX_KEYS_TIMEOUT_MS);
     const { local, remote } = this.split(deviceKeys);
     const out = await this.d.e2eKeys.query(requester, local);
     await Promise.all([...remote].map(async ([server, wanted]) => {
@@ -90,7 +93,8 @@ export class FederationQueries {
     return out;
   }
 
-  async keysClaim(oneTimeKeys: Record<string, Record<string, string>>, timeoutMs = DEFAULT_KEYS_TIMEOUT_MS): Promise<KeysClaimResult> {
+  async keysClaim(oneTimeKeys: Record<string, Record<string, string>>, timeout = DEFAULT_KEYS_TIMEOUT_MS): Promise<KeysClaimResult> {
+    const timeoutMs = Math.min(timeout, MAX_KEYS_TIMEOUT_MS);
     const { local, remote } = this.split(oneTimeKeys);
     const out = await this.d.e2eKeys.claim(local);
     await Promise.all([...remote].map(async ([server, wanted]) => {

@@ -44,6 +44,9 @@ export interface FederationEventDeps {
   log: Logger;
 }
 
+/** The most state and auth-chain event IDs taken from one /state_ids answer. */
+const MAX_STATE_IDS = 200_000;
+
 export class FederationEventHandler {
   constructor(private readonly d: FederationEventDeps) {}
 
@@ -272,6 +275,12 @@ export class FederationEventHandler {
     }
     const stateIds = stringList(ids.pdu_ids);
     const wanted = [...new Set([...stateIds, ...stringList(ids.auth_chain_ids), prevId])];
+    // A room's state and auth chain run to tens of thousands of events; an answer far past that
+    // is a server trying to make us fetch and hold without end.
+    if (wanted.length > MAX_STATE_IDS) {
+      this.d.log.info({ origin, prevId, ids: wanted.length }, 'state_ids answer too large');
+      return undefined;
+    }
     const have = await events.getEvents(wanted);
     const missing = wanted.filter((id) => !have.has(id));
     let raw: unknown[] = [];

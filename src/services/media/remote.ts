@@ -10,6 +10,7 @@ import type { MediaRecord } from '../../storage/media.js';
 import { FederationRequestError, type FederationClient } from '../federation/client.js';
 import type { MediaService, RemoteMediaSource } from './media.js';
 import { dispositionFilename, multipartBoundary, readMultipartMedia } from './multipart.js';
+import { readAtMost } from '../net/read-limited.js';
 
 const FETCH_TIMEOUT_MS = 60_000;
 
@@ -102,8 +103,7 @@ function fromResponse(res: Dispatcher.ResponseData): Incoming {
 
 async function errorOf(res: Dispatcher.ResponseData): Promise<{ errcode?: string }> {
   try {
-    const text = await res.body.text();
-    const json = JSON.parse(text.slice(0, 65536)) as unknown;
+    const json = JSON.parse(await readAtMost(res.body, 65536)) as unknown;
     return typeof json === 'object' && json !== null ? json as { errcode?: string } : {};
   } catch {
     return {};

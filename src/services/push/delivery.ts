@@ -13,6 +13,10 @@ import type { Pusher } from '../../storage/push-pushers.js';
 import type { EventNotification, NotificationService } from '../notifications.js';
 import type { RoomPipeline } from '../rooms/pipeline.js';
 import type { IpPolicy } from '../net/ip-policy.js';
+import { readAtMost } from '../net/read-limited.js';
+
+/** A gateway answers with a short JSON object; more is not read. */
+const GATEWAY_RESPONSE_MAX_BYTES = 64 * 1024;
 
 export interface PushDeliveryOptions {
   /** Send the event's content to gateways (pushers without `data.format: event_id_only`). */
@@ -129,7 +133,7 @@ export class PushDelivery {
       const res = await request(p.data.url as string, {
         method: 'POST', dispatcher: this.agent, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body),
       });
-      const text = await res.body.text();
+      const text = await readAtMost(res.body, GATEWAY_RESPONSE_MAX_BYTES);
       if (res.statusCode < 200 || res.statusCode >= 300) {
         this.log.warn({ user_id: p.userId, app_id: p.appId, status: res.statusCode }, 'push gateway answered with an error');
         return 'retry';

@@ -33,17 +33,38 @@ export async function localJoinAuthoriser(storage: Storage, serverName: string, 
   const membership = await storage.rooms.membership(roomId, userId);
   if (membership === 'join' || membership === 'invite') return undefined;
 
-  const allowed = (Array.isArray(rules.allow) ? rules.allow : [])
-    .map((a) => a as { type?: unknown; room_id?: unknown })
-    .filter((a) => a?.type === 'm.room_membership' && typeof a.room_id === 'string')
-    .map((a) => a.room_id as string);
-  let inAllowedRoom = false;
-  for (const allowedRoom of allowed) if ((await storage.rooms.membership(allowedRoom, userId)) === 'join') inAllowedRoom = true;
-  if (!inAllowedRoom) return undefined;
+  if (!(await inAllowedRoom(storage, rules.allow, userId))) return undefined;
 
   const inviteLevel = getNamedPowerLevel(version, state, 'invite');
   for (const member of await storage.rooms.joinedMemberIds(roomId)) {
     if (domainOf(member) === serverName && getPowerLevel(version, state, member) >= inviteLevel) return member;
   }
   return undefined;
+}
+
+/**
+ * Whether `userId` is joined (as this server sees it) to one of the rooms a restricted join
+ * rule's `allow` list names: what a resident server checks before it authorises a join, on its
+ * own users' joins and on other servers' send_join alike.
+ */
+async function inAllowedRoom(storage: Storage, allow: unknown, userId: string): Promise<boolean> {
+  const rooms = (Array.isArray(allow) ? allow : [])
+    .map((a) => a as { type?: unknown; room_id?: unknown })
+    .filter((a) => a?.type === 'm.room_membership' && typeof a.room_id === 'string')
+    .map((a) => a.room_id as string);
+  for (const roomId of rooms) if ((await storage.rooms.membership(roomId, userId)) === 'join') return true;
+  return false;
+}
+
+/**
+ * For a join naming one of our users as its authoriser (another server's send_join): whether we
+ * may sign it, i.e. the joining user is in one of the allowed rooms, or needs no authorising
+ * (already joined or invited). A hostile server may send a send_join without a make_join.
+ */
+export async function mayAuthoriseJoin(storage: Storage, roomId: string, userId: string): Promise<boolean> {
+  const membership = await storage.rooms.membership(roomId, userId);
+  if (membership === 'join' || membership === 'invite') return true;
+  const nid = (await storage.events.currentState(roomId)).get(JOIN_RULES);
+  const rules = nid === undefined ? undefined : (await storage.events.getEventsByNid([nid])).get(nid)?.event.content;
+  return inAllowedRoom(storage, rules?.allow, userId);
 }

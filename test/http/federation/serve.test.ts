@@ -177,5 +177,22 @@ describe('serving rooms to other servers', () => {
     const member = (await a.hs.storage.events.getEventsByNid([memberNid])).get(memberNid);
     expect(member?.event.content.join_authorised_via_users_server).toBe(alice.userId);
     expect(Object.keys(member!.event.signatures).sort()).toEqual([a.serverName, b.serverName].sort());
+
+    // B skips make_join for a user outside the space, naming alice as the authoriser anyway (dave's
+    // template, retargeted): A refuses to sign, and nothing is stored.
+    const eve = `@eve:${b.serverName}`;
+    const made = await signedFetch(b, a, 'GET', `/_matrix/federation/v1/make_join/${enc(restricted)}/${enc(eve)}?ver=12`);
+    expect(made.status).toBe(400);
+    const template = (await signedFetch(b, a, 'GET', `/_matrix/federation/v1/make_join/${enc(restricted)}/${enc(dave.userId)}?ver=12`)).body;
+    const version = getRoomVersion(template.room_version as string)!;
+    const t = template.event as Record<string, unknown>;
+    const built = buildEvent({
+      type: 'm.room.member', state_key: eve, sender: eve, room_id: restricted, content: { membership: 'join', join_authorised_via_users_server: alice.userId },
+      prev_events: t.prev_events as string[], auth_events: t.auth_events as string[], depth: t.depth as number, origin_server_ts: Date.now(),
+    }, version, { serverName: b.serverName, key: b.hs.signingKey });
+    if (!built.ok) throw new Error(built.reason);
+    const sent = await signedFetch(b, a, 'PUT', `/_matrix/federation/v2/send_join/${enc(restricted)}/${enc(built.value.event_id)}`, toFederationPdu(built.value, version));
+    expect(sent.status).toBe(403);
+    expect(await a.hs.storage.rooms.membership(restricted, eve)).toBeUndefined();
   }, 60_000);
 });
