@@ -7,6 +7,7 @@ import { signRequest } from '../../core/federation-auth.js';
 import type { SigningKey } from '../../core/crypto.js';
 import { IpPolicy } from '../net/ip-policy.js';
 import { ServerDiscovery, parseWellKnown, systemResolveSrv, wellKnownCacheMs, type DiscoveryResolver, type WellKnownResult } from './discovery.js';
+import { readAtMost } from '../net/read-limited.js';
 
 /** A failed request to another server: a non-2xx answer, a network error, a denied address or a timeout. */
 export class FederationRequestError extends Error {
@@ -150,22 +151,11 @@ export class FederationClient {
   }
 
   private async readBody(res: Dispatcher.ResponseData, destination: string): Promise<string> {
-    const chunks: Buffer[] = [];
-    let size = 0;
     try {
-      for await (const chunk of res.body) {
-        size += (chunk as Buffer).length;
-        if (size > this.maxResponseBytes) {
-          res.body.destroy();
-          throw new FederationRequestError(`response from ${destination} is larger than ${this.maxResponseBytes} bytes`);
-        }
-        chunks.push(chunk as Buffer);
-      }
+      return await readAtMost(res.body, this.maxResponseBytes);
     } catch (err) {
-      if (err instanceof FederationRequestError) throw err;
       throw new FederationRequestError(`reading the response from ${destination} failed: ${(err as Error).message}`);
     }
-    return Buffer.concat(chunks).toString('utf8');
   }
 
   /** GET https://<hostname>/.well-known/matrix/server, following redirects; any failure is an error answer. */
@@ -183,7 +173,7 @@ export class FederationClient {
           url = next.toString();
           continue;
         }
-        const text = res.statusCode === 200 ? await this.readLimited(res, 64 * 1024) : (await res.body.dump(), '');
+        const text = res.statusCode === 200 ? await readAtMost(res.body, 64 * 1024) : (await res.body.dump(), '');
         const cacheControl = res.headers['cache-control'];
         let server: string | undefined;
         try { server = res.statusCode === 200 ? parseWellKnown(JSON.parse(text)) : undefined; } catch { server = undefined; }
@@ -195,19 +185,6 @@ export class FederationClient {
     return { cacheMs: wellKnownCacheMs(undefined, false) };
   }
 
-  private async readLimited(res: Dispatcher.ResponseData, max: number): Promise<string> {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of res.body) {
-      size += (chunk as Buffer).length;
-      if (size > max) {
-        res.body.destroy();
-        throw new Error('too large');
-      }
-      chunks.push(chunk as Buffer);
-    }
-    return Buffer.concat(chunks).toString('utf8');
-  }
 }
 
 /** `?a=1&b=2&b=3` with every part percent-encoded; '' without parameters. */
