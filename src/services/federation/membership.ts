@@ -191,6 +191,10 @@ export class FederationMembership {
     if (domainOf(event.state_key) !== this.serverName || !(await this.d.storage.accounts.getUser(event.state_key))) {
       throw notFound(`Unknown user ${event.state_key}`);
     }
+    // spec: modules/invite_permission: a user who blocks invites is not invited over federation either.
+    if (await this.d.storage.accountData.blocksInvites(event.state_key)) {
+      throw new MatrixError('M_INVITE_BLOCKED', `${event.state_key} does not accept invites`, 403);
+    }
     if (await this.d.storage.events.getRoom(roomId)) await this.d.acl.require(roomId, origin);
     const [checked] = await checkPdus(this.d.keys, version, [toFederationPdu(event, version)]);
     if (!checked!.ok) throw forbidden(`The invite failed its checks: ${checked!.error}`);
@@ -552,7 +556,8 @@ export class FederationMembership {
       const e = err as { status?: number; errcode?: string; body?: unknown; message?: string };
       const body = (typeof e.body === 'object' && e.body !== null ? e.body : {}) as { error?: unknown };
       const message = typeof body.error === 'string' ? body.error : (e.message ?? 'request failed');
-      if (e.status === 403) throw new MatrixError('M_FORBIDDEN', `${server}: ${message}`, 403);
+      // M_INVITE_BLOCKED reaches the inviting client as it is (spec: modules/invite_permission).
+      if (e.status === 403) throw new MatrixError(e.errcode === 'M_INVITE_BLOCKED' ? e.errcode : 'M_FORBIDDEN', `${server}: ${message}`, 403);
       if (e.status === 404) throw new MatrixError(e.errcode ?? 'M_NOT_FOUND', `${server}: ${message}`, 404);
       if (e.status === 400 && typeof e.errcode === 'string') throw new MatrixError(e.errcode, `${server}: ${message}`, 400);
       throw new MatrixError('M_UNKNOWN', `${server} could not be reached: ${message}`, 502);

@@ -143,4 +143,16 @@ describe('membership across servers', () => {
     expect(await b.hs.storage.events.getRoom(room)).toBeUndefined();
     expect(await a.hs.storage.rooms.membership(room, bob.userId)).toBeUndefined();
   }, 30_000);
+
+  it('refuses an invite to a user of another server who blocks invites, and stores nothing', async () => {
+    const room = (await alice.client.post<{ room_id: string }>('/_matrix/client/v3/createRoom', { preset: 'private_chat' })).body.room_id;
+    const config = `/_matrix/client/v3/user/${enc(carol.userId)}/account_data/m.invite_permission_config`;
+    expect((await carol.client.put(config, { default_action: 'block' })).status).toBe(200);
+    const invited = await alice.client.post<{ errcode?: string }>(`/_matrix/client/v3/rooms/${enc(room)}/invite`, { user_id: carol.userId });
+    expect(invited.status).toBe(403);
+    expect(invited.body.errcode).toBe('M_INVITE_BLOCKED');
+    expect(await c.hs.storage.rooms.membership(room, carol.userId)).toBeUndefined();
+    expect(await a.hs.storage.rooms.membership(room, carol.userId)).toBeUndefined();
+    expect((await carol.client.put(config, {})).status).toBe(200);
+  }, 30_000);
 });
