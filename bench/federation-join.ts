@@ -7,20 +7,18 @@
 // that is setup, not measured.
 //
 //   node --import tsx bench/federation-join.ts [sqlite|postgres] [--members 1000,10000] [--pdus 2000]
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import pg from 'pg';
 import pino from 'pino';
 import { validateConfig } from '../src/config.js';
 import { Homeserver } from '../src/homeserver.js';
 import { buildEvent, toFederationPdu } from '../src/core/events.js';
 import { generateSigningKey } from '../src/core/crypto.js';
 import { getRoomVersion } from '../src/core/room-versions.js';
-import { fmt, freePort, machine, PG_ADMIN_URL } from './lib/server.js';
+import { fmt, freePort, machine } from './lib/server.js';
+import { benchDatabase, certificates } from './lib/federation.js';
 
 const { values, positionals } = parseArgs({ allowPositionals: true, options: { members: { type: 'string', default: '1000,10000' }, pdus: { type: 'string', default: '2000' } } });
 const engine = (positionals[0] ?? 'sqlite') as 'sqlite' | 'postgres';
@@ -28,31 +26,10 @@ const sizes = values.members!.split(',').map(Number);
 const log = pino({ level: 'silent' });
 const SEED = 'seed.test';
 
-function certificates(dir: string): { ca: string; cert: string; key: string } {
-  const p = (f: string) => join(dir, f);
-  const openssl = (...args: string[]) => execFileSync('openssl', args, { stdio: 'pipe' });
-  openssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', '/CN=bench CA',
-    '-keyout', p('ca.key'), '-out', p('ca.pem'), '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign');
-  openssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=127.0.0.1', '-keyout', p('leaf.key'), '-out', p('leaf.csr'));
-  writeFileSync(p('leaf.ext'), 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n');
-  openssl('x509', '-req', '-in', p('leaf.csr'), '-CA', p('ca.pem'), '-CAkey', p('ca.key'), '-CAcreateserial', '-days', '1', '-extfile', p('leaf.ext'), '-out', p('leaf.pem'));
-  return { ca: p('ca.pem'), cert: p('leaf.pem'), key: p('leaf.key') };
-}
-
-async function database(dir: string): Promise<{ config: Record<string, unknown>; drop: () => Promise<void> }> {
-  if (engine === 'sqlite') return { config: { engine, path: join(dir, 'weft.db') }, drop: async () => {} };
-  const name = `weft_bench_fed_${process.pid}_${randomBytes(4).toString('hex')}`;
-  const admin = async (q: string) => { const c = new pg.Client({ connectionString: PG_ADMIN_URL }); await c.connect(); try { await c.query(q); } finally { await c.end(); } };
-  await admin(`CREATE DATABASE ${name}`);
-  const url = new URL(PG_ADMIN_URL);
-  url.pathname = `/${name}`;
-  return { config: { engine, url: url.toString(), pool_size: 10 }, drop: () => admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
-}
-
 async function startHomeserver(certs: { ca: string; cert: string; key: string }): Promise<{ hs: Homeserver; name: string; stop: () => Promise<void> }> {
   const dir = mkdtempSync(join(tmpdir(), 'weft-bench-fed-'));
   const fedPort = await freePort();
-  const db = await database(dir);
+  const db = await benchDatabase(engine, dir, 'weft_bench_fed');
   const name = `127.0.0.1:${fedPort}`;
   const config = validateConfig({
     server_name: name,

@@ -7,20 +7,18 @@
 // a throwaway CA (openssl CLI); clients speak plain HTTP to each server's client listener.
 //
 //   node --import tsx bench/federation.ts [sqlite|postgres] [--pdus 2000] [--rounds 100]
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import pg from 'pg';
 import pino from 'pino';
 import { Agent, request } from 'undici';
 import { validateConfig } from '../src/config.js';
 import { Homeserver } from '../src/homeserver.js';
 import { buildEvent, toFederationPdu } from '../src/core/events.js';
 import { getRoomVersion } from '../src/core/room-versions.js';
-import { fmt, freePort, machine, median, percentile, PG_ADMIN_URL } from './lib/server.js';
+import { fmt, freePort, machine, median, percentile } from './lib/server.js';
+import { benchDatabase, certificates } from './lib/federation.js';
 
 const { values, positionals } = parseArgs({ allowPositionals: true, options: { pdus: { type: 'string', default: '2000' }, rounds: { type: 'string', default: '100' } } });
 const engine = (positionals[0] ?? 'sqlite') as 'sqlite' | 'postgres';
@@ -28,33 +26,12 @@ const log = pino({ level: 'silent' });
 const agent = new Agent({ connections: 16 });
 const enc = encodeURIComponent;
 
-function certificates(dir: string): { ca: string; cert: string; key: string } {
-  const p = (f: string) => join(dir, f);
-  const openssl = (...args: string[]) => execFileSync('openssl', args, { stdio: 'pipe' });
-  openssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', '/CN=bench CA',
-    '-keyout', p('ca.key'), '-out', p('ca.pem'), '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign');
-  openssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=127.0.0.1', '-keyout', p('leaf.key'), '-out', p('leaf.csr'));
-  writeFileSync(p('leaf.ext'), 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n');
-  openssl('x509', '-req', '-in', p('leaf.csr'), '-CA', p('ca.pem'), '-CAkey', p('ca.key'), '-CAcreateserial', '-days', '1', '-extfile', p('leaf.ext'), '-out', p('leaf.pem'));
-  return { ca: p('ca.pem'), cert: p('leaf.pem'), key: p('leaf.key') };
-}
-
-async function database(dir: string): Promise<{ config: Record<string, unknown>; drop: () => Promise<void> }> {
-  if (engine === 'sqlite') return { config: { engine, path: join(dir, 'weft.db') }, drop: async () => {} };
-  const name = `weft_bench_fedtx_${process.pid}_${randomBytes(4).toString('hex')}`;
-  const admin = async (q: string) => { const c = new pg.Client({ connectionString: PG_ADMIN_URL }); await c.connect(); try { await c.query(q); } finally { await c.end(); } };
-  await admin(`CREATE DATABASE ${name}`);
-  const url = new URL(PG_ADMIN_URL);
-  url.pathname = `/${name}`;
-  return { config: { engine, url: url.toString(), pool_size: 10 }, drop: () => admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
-}
-
 interface Server { hs: Homeserver; name: string; clientUrl: string; pause: () => Promise<void>; resume: () => Promise<void>; stop: () => Promise<void> }
 
 async function startHomeserver(certs: { ca: string; cert: string; key: string }): Promise<Server> {
   const dir = mkdtempSync(join(tmpdir(), 'weft-bench-fedtx-'));
   const [fedPort, clientPort] = [await freePort(), await freePort()];
-  const db = await database(dir);
+  const db = await benchDatabase(engine, dir, 'weft_bench_fedtx');
   const name = `127.0.0.1:${fedPort}`;
   const config = validateConfig({
     server_name: name,
