@@ -266,6 +266,16 @@ function noUnknownKeys(v: Plain, option: string, known: object): void {
 // spec: appendices "Server name": hostname, IPv4 literal or [IPv6 literal], optional port.
 const SERVER_NAME = /^(?:\[[0-9A-Fa-f:.]{2,45}\]|[A-Za-z0-9.-]{1,255})(?::\d{1,5})?$/;
 
+/** A list of CIDR ranges (the ip_range_* options), each checked; errors name the option and entry. */
+function ipRanges(list: unknown, option: string): string[] {
+  if (!Array.isArray(list)) throw new ConfigError(option, `must be a list of IP ranges (got ${describe(list)})`);
+  return list.map((r, i) => {
+    const range = str(r, `${option}[${i}]`);
+    try { parseCidr(range); } catch (err) { throw new ConfigError(`${option}[${i}]`, (err as Error).message); }
+    return range;
+  });
+}
+
 export function validateConfig(raw: unknown, baseDir = process.cwd()): Config {
   const d = defaultConfig();
   const c = obj(merge(d, raw ?? {}), '(top level)');
@@ -333,15 +343,7 @@ export function validateConfig(raw: unknown, baseDir = process.cwd()): Config {
   const push = obj(c.push, 'push');
   noUnknownKeys(push, 'push', d.push);
   const pushRetryInitial = int(push.retry_initial_ms, 'push.retry_initial_ms', 1);
-  const pushCidrs = (name: 'ip_range_denylist' | 'ip_range_allowlist'): string[] => {
-    const list = push[name];
-    if (!Array.isArray(list)) throw new ConfigError(`push.${name}`, `must be a list of IP ranges (got ${describe(list)})`);
-    return list.map((r, i) => {
-      const range = str(r, `push.${name}[${i}]`);
-      try { parseCidr(range); } catch (err) { throw new ConfigError(`push.${name}[${i}]`, (err as Error).message); }
-      return range;
-    });
-  };
+  const pushCidrs = (name: 'ip_range_denylist' | 'ip_range_allowlist'): string[] => ipRanges(push[name], `push.${name}`);
 
   const firstClient = listeners.find((l) => l.resources.includes('client')) ?? listeners[0];
   let public_baseurl = c.public_baseurl === '' || c.public_baseurl == null
@@ -371,15 +373,7 @@ export function validateConfig(raw: unknown, baseDir = process.cwd()): Config {
   const quota = media.user_quota_bytes;
   const preview = obj(c.url_preview, 'url_preview');
   noUnknownKeys(preview, 'url_preview', d.url_preview);
-  const cidrs = (name: 'ip_range_denylist' | 'ip_range_allowlist'): string[] => {
-    const list = preview[name];
-    if (!Array.isArray(list)) throw new ConfigError(`url_preview.${name}`, `must be a list of IP ranges (got ${describe(list)})`);
-    return list.map((r, i) => {
-      const range = str(r, `url_preview.${name}[${i}]`);
-      try { parseCidr(range); } catch (err) { throw new ConfigError(`url_preview.${name}[${i}]`, (err as Error).message); }
-      return range;
-    });
-  };
+  const cidrs = (name: 'ip_range_denylist' | 'ip_range_allowlist'): string[] => ipRanges(preview[name], `url_preview.${name}`);
 
   const refreshLifetime = sess.refresh_token_lifetime_ms;
   return {
@@ -461,15 +455,7 @@ function validateFederation(f: Plain, d: Config['federation'], baseDir: string):
   const caPath = optStr(f.trusted_ca_path, 'federation.trusted_ca_path');
   const trusted_ca_path = caPath === null ? null : resolve(baseDir, caPath);
   if (trusted_ca_path !== null && !existsSync(trusted_ca_path)) throw new ConfigError('federation.trusted_ca_path', `no such file ${trusted_ca_path}`);
-  const cidrs = (name: 'ip_range_denylist' | 'ip_range_allowlist'): string[] => {
-    const list = f[name];
-    if (!Array.isArray(list)) throw new ConfigError(`federation.${name}`, `must be a list of IP ranges (got ${describe(list)})`);
-    return list.map((r, i) => {
-      const range = str(r, `federation.${name}[${i}]`);
-      try { parseCidr(range); } catch (err) { throw new ConfigError(`federation.${name}[${i}]`, (err as Error).message); }
-      return range;
-    });
-  };
+  const cidrs = (name: 'ip_range_denylist' | 'ip_range_allowlist'): string[] => ipRanges(f[name], `federation.${name}`);
   const keyId = /^ed25519:[a-zA-Z0-9_]+$/;
   const base64Key = (v: unknown, option: string): string => {
     const k = str(v, option);
