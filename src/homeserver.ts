@@ -142,7 +142,7 @@ export class Homeserver {
     this.previews = new RoomPreviews(storage, this.visibility, this.formatter, this.timeline, this.notifier);
     this.media = new MediaService(storage.media, config, log);
     this.urlPreviews = new UrlPreviewService(storage.media, this.media, config.url_preview, log);
-    this.search = new SearchService(storage, this.visibility, this.formatter, this.timeline);
+    this.search = new SearchService(storage, this.visibility, this.formatter, this.timeline, signingKey.seed);
     this.pipeline.onPersisted((s) => this.notifier.notify({ stream: 'events', position: s.nid, rooms: [s.event.room_id], ...(s.event.type === 'm.room.member' && s.event.state_key ? { users: [s.event.state_key] } : {}) }));
     this.typing = new TypingService(this.notifier);
     this.presence = new PresenceService(storage.presence, this.notifier, config.presence, (err) => log.error({ err }, 'presence idle check failed'));

@@ -5,6 +5,7 @@
 import { matchesEventFilter, matchesRoom, matchesRoomEventFilter, type RoomEventFilter } from '../core/filter.js';
 import { stateKey, type JsonObject } from '../core/pdu.js';
 import { highlightsOf, parseSearchTerm, SEARCH_KEYS, searchableText, SearchTermError, shareOfMatchingWords, type SearchKey } from '../core/search.js';
+import { canonicalJson } from '../core/json.js';
 import { invalidParam } from '../errors.js';
 import type { StoredEvent } from '../storage/events.js';
 import type { Storage } from '../storage/index.js';
@@ -12,6 +13,7 @@ import type { IndexSearch, SearchCursor, SearchRoom } from '../storage/search.js
 import type { ClientEvent, EventFormatter, Viewer } from './rooms/format.js';
 import type { Timeline } from './rooms/timeline.js';
 import type { Visibility } from './rooms/visibility.js';
+import { deriveKey, macOf, safeEqual } from './secrets.js';
 
 export type GroupKey = 'room_id' | 'sender';
 
@@ -66,23 +68,39 @@ const MAX_SCANNED = 1000;
 const RANKED_MATCHES = 2_000;
 
 /**
- * next_batch: where the last page ended, in which order, and for a group's token the group.
- * Opaque to clients (base64url of JSON); anything else is M_INVALID_PARAM.
+ * next_batch: where the last page ended, in which order, the rank window, and for a group's token
+ * the group. Opaque to clients: base64url of JSON, a dot, and an HMAC (key derived from the
+ * server's signing key) over the payload, the user and the search it came from. The window and the
+ * cursor decide how much the database reads, so a token the server did not write (or one written
+ * for another user or another search, whose window would not fit this one) is refused with
+ * M_INVALID_PARAM before anything is read. spec: search.yaml, 400 "Part of the request was invalid".
  */
 interface SearchToken { order: 'rank' | 'recent'; cursor: SearchCursor; window?: number; group?: { key: GroupKey; value: string } }
 
-function encodeToken(t: SearchToken): string {
+/** What a token is bound to besides its payload: the user and the parts of the request that choose the matches. */
+function tokenBinding(userId: string, c: RoomEventsCriteria): string[] {
+  // The filter's limit is the page size: a client may change it between pages.
+  const { limit: _limit, ...filter } = c.filter ?? {};
+  const canonical = canonicalJson(filter);
+  const keys = [...new Set(c.keys?.length ? c.keys : Object.keys(SEARCH_KEYS))].sort();
+  return [userId, c.search_term, keys.join(','), canonical.ok ? canonical.value : JSON.stringify(filter)];
+}
+
+function encodeToken(key: Uint8Array, binding: string[], t: SearchToken): string {
   const json: JsonObject = { o: t.order, r: t.cursor.rank, n: t.cursor.nid };
   if (t.window !== undefined) json.w = t.window;
   if (t.group) json.g = [t.group.key, t.group.value];
-  return Buffer.from(JSON.stringify(json)).toString('base64url');
+  const payload = Buffer.from(JSON.stringify(json)).toString('base64url');
+  return `${payload}.${macOf(key, payload, ...binding)}`;
 }
 
-function decodeToken(raw: string): SearchToken {
+function decodeToken(key: Uint8Array, binding: string[], raw: string): SearchToken {
   const bad = () => invalidParam(`Invalid next_batch token ${JSON.stringify(raw.slice(0, 100))}`);
-  if (!/^[A-Za-z0-9_-]{1,2000}$/.test(raw)) throw bad();
+  const m = /^([A-Za-z0-9_-]{1,2000})\.([A-Za-z0-9_-]{43})$/.exec(raw);
+  if (!m || !safeEqual(macOf(key, m[1], ...binding), m[2])) throw bad();
+  // Ours, so well formed; checked all the same (a token of an older format, a changed key).
   let json: unknown;
-  try { json = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8')); } catch { throw bad(); }
+  try { json = JSON.parse(Buffer.from(m[1], 'base64url').toString('utf8')); } catch { throw bad(); }
   if (typeof json !== 'object' || json === null || Array.isArray(json)) throw bad();
   const { o, r, n, w, g } = json as Record<string, unknown>;
   if ((o !== 'rank' && o !== 'recent') || typeof r !== 'number' || !Number.isFinite(r) || typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) throw bad();
@@ -99,18 +117,25 @@ function decodeToken(raw: string): SearchToken {
 }
 
 export class SearchService {
+  private readonly tokenKey: Buffer;
+
   constructor(
     private readonly storage: Storage,
     private readonly visibility: Visibility,
     private readonly formatter: EventFormatter,
     private readonly timeline: Timeline,
+    /** A long-lived server secret (the signing key's seed) from which the next_batch MAC key is derived. */
+    serverSecret: Uint8Array,
     /** RANKED_MATCHES; smaller in tests. */
     private readonly rankedMatches = RANKED_MATCHES,
-  ) {}
+  ) {
+    this.tokenKey = deriveKey(serverSecret, 'search next_batch');
+  }
 
   async roomEvents(viewer: Viewer, c: RoomEventsCriteria, nextBatch?: string): Promise<RoomEventsResults> {
     const order = c.order_by ?? 'rank';
-    const token = nextBatch === undefined ? undefined : decodeToken(nextBatch);
+    const binding = tokenBinding(viewer.userId, c);
+    const token = nextBatch === undefined ? undefined : decodeToken(this.tokenKey, binding, nextBatch);
     // spec: "send the *same* request … with a next_batch": a token of another ordering is not from this search.
     if (token && token.order !== order) throw invalidParam('next_batch belongs to a search with another order_by');
     let query;
@@ -162,7 +187,7 @@ export class SearchService {
       highlights: highlightsOf(query, texts),
       results: formatted.map((result, i) => ({ rank: page[i].rank, result })),
     };
-    const more = (c: SearchCursor, group?: SearchToken['group']) => encodeToken({ order, cursor: c, ...(window !== undefined ? { window } : {}), ...(group ? { group } : {}) });
+    const more = (c: SearchCursor, group?: SearchToken['group']) => encodeToken(this.tokenKey, binding, { order, cursor: c, ...(window !== undefined ? { window } : {}), ...(group ? { group } : {}) });
     if (!exhausted && cursor) out.next_batch = more(cursor, token?.group);
 
     if (c.event_context) {

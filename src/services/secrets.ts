@@ -1,5 +1,5 @@
 // Random tokens, their stored hashes, password hashing and constant-time comparison.
-import { createHash, randomBytes, timingSafeEqual, randomInt } from 'node:crypto';
+import { createHash, createHmac, hkdfSync, randomBytes, timingSafeEqual, randomInt } from 'node:crypto';
 import { hash as argon2Hash, verify as argon2Verify, Algorithm } from '@node-rs/argon2';
 
 /** 256 random bits, URL-safe, with a prefix naming its kind (as GitHub tokens do) for leak scanners. */
@@ -26,6 +26,22 @@ export function safeEqual(a: string | Buffer, b: string | Buffer): boolean {
   const hx = createHash('sha256').update(x).digest();
   const hy = createHash('sha256').update(y).digest();
   return timingSafeEqual(hx, hy) && x.length === y.length;
+}
+
+/**
+ * A 256-bit key for one purpose, derived (HKDF-SHA256) from a long-lived server secret: the seed
+ * of the server's signing key, which every start loads, so the key survives restarts without being
+ * stored anywhere. Different purposes get unrelated keys, and no key reveals the seed.
+ */
+export function deriveKey(secret: Uint8Array, purpose: string): Buffer {
+  return Buffer.from(hkdfSync('sha256', secret, Buffer.alloc(0), `weft:${purpose}`, 32));
+}
+
+/** HMAC-SHA256 under `key` of the parts, each prefixed with its length (no two lists of parts collide), base64url. */
+export function macOf(key: Uint8Array, ...parts: string[]): string {
+  const h = createHmac('sha256', key);
+  for (const p of parts) h.update(`${Buffer.byteLength(p, 'utf8')}:`).update(p, 'utf8');
+  return h.digest('base64url');
 }
 
 export function hashPassword(password: string): Promise<string> {

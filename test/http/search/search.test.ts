@@ -154,6 +154,44 @@ describe.each(ENGINES)('search (%s)', (engine) => {
     }
   });
 
+  it('refuses next_batch tokens it did not write for this user and search, altered or forged', async () => {
+    const roomId = await createRoom(alice);
+    await join(bob, roomId);
+    for (let i = 0; i < 6; i++) await send(alice, roomId, text(`tamper proof ${i}`));
+    const criteria = { search_term: 'tamper', filter: { limit: 2, rooms: [roomId] } };
+    const first = await search(alice, criteria);
+    const token = first.next_batch as string;
+    expect(token).toMatch(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{43}$/);
+    // The genuine token goes on, also with another page size.
+    const second = await search(alice, { ...criteria, filter: { limit: 3, rooms: [roomId] } }, token);
+    expect(second.results).toHaveLength(3);
+    expect(second.results.map((x) => x.result.event_id)).not.toContain(first.results[0].result.event_id);
+
+    const [payload, mac] = token.split('.');
+    const fields = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as Record<string, unknown>;
+    const reencode = (f: Record<string, unknown>) => Buffer.from(JSON.stringify(f)).toString('base64url');
+    const { w: _w, ...noWindow } = fields;
+    const flipped = (mac[0] === 'A' ? 'B' : 'A') + mac.slice(1);
+    const refused: Array<[string, Client, Record<string, unknown>, string]> = [
+      ['payload changed, MAC kept', alice, criteria, `${reencode({ ...fields, n: Number(fields.n) + 1 })}.${mac}`],
+      ['window changed, MAC kept', alice, criteria, `${reencode({ ...noWindow, w: 0 })}.${mac}`],
+      ['MAC altered', alice, criteria, `${payload}.${flipped}`],
+      ['MAC missing', alice, criteria, payload],
+      ['an unsigned token of the old format', alice, criteria, reencode({ o: 'rank', r: 0, n: 1 })],
+      ['another search term', alice, { ...criteria, search_term: 'proof' }, token],
+      ['another filter', alice, { ...criteria, filter: { limit: 2 } }, token],
+      ['another user', bob, criteria, token],
+    ];
+    for (const [what, client, c, bad] of refused) {
+      const r = await searchRaw(client, c, bad);
+      expect(r.status, what).toBe(400);
+      expect(r.body.errcode, what).toBe('M_INVALID_PARAM');
+    }
+    // Nothing changed: the genuine token still pages the same.
+    const again = await search(alice, { ...criteria, filter: { limit: 3, rooms: [roomId] } }, token);
+    expect(again.results.map((x) => x.result.event_id)).toEqual(second.results.map((x) => x.result.event_id));
+  });
+
   it('groups by room and sender, with tokens that page within a group', async () => {
     const r = await search(alice, { search_term: 'fox', order_by: 'recent', filter: { limit: 2 }, groupings: { group_by: [{ key: 'room_id' }, { key: 'sender' }] } });
     expect(r.results.map((x) => x.result.event_id)).toEqual([ids.fox3, ids.fox2]);

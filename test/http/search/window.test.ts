@@ -26,7 +26,7 @@ describe.each(ENGINES)('search with more matches than are ranked (%s)', (engine)
       if (i % 2) await send(alice, roomId, text(`filler ${i}`));
     }
     const hs = server.hs;
-    service = new SearchService(hs.storage, hs.visibility, hs.formatter, hs.timeline, 8);
+    service = new SearchService(hs.storage, hs.visibility, hs.formatter, hs.timeline, hs.signingKey.seed, 8);
   });
   afterAll(() => server.close());
 
@@ -56,6 +56,20 @@ describe.each(ENGINES)('search with more matches than are ranked (%s)', (engine)
       pages++;
     } while (token && pages < 10);
     expect(recent).toEqual([...ids].reverse());
+  });
+
+  it('refuses a token whose window was dropped or that comes from another search', async () => {
+    const first = await service.roomEvents(viewer, { search_term: 'heron', filter: { limit: 3 } });
+    const [payload, mac] = (first.next_batch as string).split('.');
+    const fields = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as Record<string, unknown>;
+    expect(fields.w).toBeTypeOf('number');
+    const { w: _w, ...rest } = fields;
+    const dropped = `${Buffer.from(JSON.stringify(rest)).toString('base64url')}.${mac}`;
+    await expect(service.roomEvents(viewer, { search_term: 'heron', filter: { limit: 3 } }, dropped)).rejects.toMatchObject({ errcode: 'M_INVALID_PARAM' });
+    // A genuine token of another search (with another window) does not carry over to this one.
+    const other = await service.roomEvents(viewer, { search_term: 'filler', filter: { limit: 3 } });
+    expect(other.next_batch).toBeTypeOf('string');
+    await expect(service.roomEvents(viewer, { search_term: 'heron', filter: { limit: 3 } }, other.next_batch)).rejects.toMatchObject({ errcode: 'M_INVALID_PARAM' });
   });
 
   it('counts exactly below the window', async () => {
