@@ -5,6 +5,8 @@
 import type { JsonObject, JsonValue } from '../../core/pdu.js';
 import { badJson, invalidParam, missingParam } from '../../errors.js';
 import type { Pusher, PusherStore } from '../../storage/push-pushers.js';
+import { KeyedMutex } from '../keyed-mutex.js';
+import { MAX_PUSHERS_PER_USER, PUSHERS_INFO_URI, userLimitExceeded } from './limits.js';
 
 /** The path every HTTP pusher's URL must have (spec v1.13: "MUST be an HTTPS URL with a path of /_matrix/push/v1/notify"). */
 export const NOTIFY_PATH = '/_matrix/push/v1/notify';
@@ -25,6 +27,8 @@ export interface SetPusherRequest {
 }
 
 export class PusherService {
+  private readonly perUser = new KeyedMutex();
+
   constructor(private readonly store: PusherStore, private readonly allowHttp: boolean, private readonly now: () => number = Date.now) {}
 
   async list(userId: string): Promise<JsonObject[]> {
@@ -50,12 +54,21 @@ export class PusherService {
     if (req.kind !== 'http') throw invalidParam(`Unsupported pusher kind ${JSON.stringify(req.kind)}: only "http" is supported`);
     const data = req.data as JsonObject;
     checkHttpData(data, this.allowHttp);
-    const existing = (await this.store.list(userId)).find((p) => p.appId === req.app_id && p.pushkey === req.pushkey);
-    await this.store.set({
-      userId, deviceId, kind: req.kind, appId: req.app_id, pushkey: req.pushkey, pushkeyTs: existing?.pushkeyTs ?? this.now(),
-      appDisplayName: req.app_display_name as string, deviceDisplayName: req.device_display_name as string,
-      profileTag: req.profile_tag ?? null, lang: req.lang as string, data,
-    }, req.append === true);
+    const kind = req.kind;
+    // One change of a user's pushers at a time, so that concurrent requests cannot pass the cap together.
+    await this.perUser.run(userId, async () => {
+      const own = await this.store.list(userId);
+      const existing = own.find((p) => p.appId === req.app_id && p.pushkey === req.pushkey);
+      // A new pusher must stay within the cap; replacing one is always allowed.
+      if (!existing && own.length >= MAX_PUSHERS_PER_USER) {
+        throw userLimitExceeded(`A user may have at most ${MAX_PUSHERS_PER_USER} pushers`, PUSHERS_INFO_URI);
+      }
+      await this.store.set({
+        userId, deviceId, kind, appId: req.app_id, pushkey: req.pushkey, pushkeyTs: existing?.pushkeyTs ?? this.now(),
+        appDisplayName: req.app_display_name as string, deviceDisplayName: req.device_display_name as string,
+        profileTag: req.profile_tag ?? null, lang: req.lang as string, data,
+      }, req.append === true);
+    });
   }
 
   /** The device's pushers go with it. */

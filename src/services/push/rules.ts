@@ -5,7 +5,7 @@
 // spec: client-server-api modules/push "Push Rules: API"; data/api/client-server/pushrules.yaml
 import type { JsonObject } from '../../core/pdu.js';
 import {
-  checkActions, effectiveRules, emptyUserRules, hasUserChanges, isRuleProblem, parseUserRules, predefinedRules, predefinedRulesFor,
+  PUSH_RULE_KINDS, checkActions, effectiveRules, emptyUserRules, hasUserChanges, isRuleProblem, parseUserRules, predefinedRules, predefinedRulesFor,
   ruleFromBody, ruleSetContent, checkNewRuleId,
   type PredefinedRuleOptions, type PushAction, type PushRule, type PushRuleKind, type PushRuleSet, type RuleProblem, type UserPushRules,
 } from '../../core/push/index.js';
@@ -13,6 +13,7 @@ import { MatrixError, notFound } from '../../errors.js';
 import type { AccountDataStore } from '../../storage/account-data.js';
 import { PUSH_RULES_TYPE } from '../../storage/push-rules.js';
 import type { Notifier } from '../notifier.js';
+import { MAX_PUSH_RULES_PER_USER, PUSH_RULES_INFO_URI, userLimitExceeded } from './limits.js';
 
 export interface RulePosition { before?: string; after?: string }
 
@@ -60,6 +61,10 @@ export class PushRuleService {
       const list = user.own[kind];
       const existing = list.findIndex((r) => r.rule_id === ruleId);
       if (existing !== -1) rule.enabled = list[existing].enabled;
+      // A new rule must stay within the cap (counted inside the read-modify-write: concurrent PUTs cannot pass it together).
+      else if (PUSH_RULE_KINDS.reduce((n, k) => n + user.own[k].length, 0) >= MAX_PUSH_RULES_PER_USER) {
+        throw userLimitExceeded(`A user may have at most ${MAX_PUSH_RULES_PER_USER} push rules of their own`, PUSH_RULES_INFO_URI);
+      }
       const anchorId = position.before ?? position.after;
       if (anchorId === undefined) {
         if (existing !== -1) list[existing] = rule;

@@ -168,6 +168,37 @@ describe.each(ENGINES)('pushers and the push gateway (%s)', (engine) => {
     expect((await c.get('/_matrix/client/v3/pushers', { token: null })).status).toBe(401);
   });
 
+  it('caps the pushers of a user at 100: a new one past the cap is refused with M_USER_LIMIT_EXCEEDED, replacing one is not', async () => {
+    const c = new Client(server.baseUrl);
+    await c.register('many-pushers');
+    await Promise.all(Array.from({ length: 97 }, (_, i) => setPusher(c, pusher(`cap-${i}`))));
+    expect(await pushers(c)).toHaveLength(97);
+    // Six new pushers at once with room for three: three stored, three refused, whatever the race.
+    const raced = await Promise.all(Array.from({ length: 6 }, (_, i) => c.post('/_matrix/client/v3/pushers/set', pusher(`race-${i}`))));
+    expect(raced.filter((r) => r.status === 200)).toHaveLength(3);
+    for (const r of raced.filter((x) => x.status !== 200)) {
+      expect([r.status, r.body]).toMatchObject([400, { errcode: 'M_USER_LIMIT_EXCEEDED', info_uri: expect.stringMatching(/^https:\/\//), can_upgrade: false }]);
+    }
+    expect(await pushers(c)).toHaveLength(100);
+    const over = await c.post('/_matrix/client/v3/pushers/set', pusher('over'));
+    expect([over.status, over.body]).toMatchObject([400, { errcode: 'M_USER_LIMIT_EXCEEDED' }]);
+    const atCap = await pushers(c);
+    expect(atCap).toHaveLength(100);
+    expect(atCap.some((p) => p.pushkey === 'over')).toBe(false);
+    // Replacing one at the cap is fine; so is a new one once another is gone.
+    await setPusher(c, pusher('cap-0', { lang: 'de' }));
+    await setPusher(c, { kind: null, app_id: 'org.example.app', pushkey: 'cap-1' });
+    await setPusher(c, pusher('after-delete'));
+    const now = await pushers(c);
+    expect(now).toHaveLength(100);
+    expect(now.find((p) => p.pushkey === 'cap-0')?.lang).toBe('de');
+    expect(now.some((p) => p.pushkey === 'after-delete')).toBe(true);
+    // Other users are not affected by this user's cap.
+    const d = new Client(server.baseUrl);
+    await d.register('few-pushers');
+    await setPusher(d, pusher('mine'));
+  });
+
   it('an https-only server refuses http gateways', async () => {
     const strict = await startTestServer(engine);
     try {

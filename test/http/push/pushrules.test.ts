@@ -7,6 +7,7 @@ import { ENGINES } from '../../helpers/databases.js';
 import { startTestServer, type TestServer } from '../../helpers/server.js';
 import { Client } from '../../helpers/client.js';
 import { enc } from '../ephemeral/helpers.js';
+import type { JsonObject } from '../../../src/core/pdu.js';
 
 type Rule = { rule_id: string; default: boolean; enabled: boolean; actions: unknown[]; conditions?: unknown[]; pattern?: string };
 type RuleSet = Record<'override' | 'content' | 'room' | 'sender' | 'underride', Rule[]>;
@@ -161,6 +162,47 @@ describe.each(ENGINES)('push rules API (%s)', (engine) => {
     const removeDefault = await alice.delete(`${RULES}/global/underride/.m.rule.message`);
     expect(removeDefault.status).toBe(400);
     expect((await ruleSet()).underride.some((r) => r.rule_id === '.m.rule.message')).toBe(true);
+  });
+
+  it('caps the rules of a user at 1,000 (all kinds): a new rule past the cap is refused with M_USER_LIMIT_EXCEEDED, updates are not', async () => {
+    const c = new Client(server.baseUrl);
+    const userId = (await c.register('many-rules')).user_id;
+    // 999 override rules written straight into the user's m.push_rules (1,000 PUTs would take the suite's time).
+    const content = { global: await ruleSet(c) };
+    content.global.override = [
+      ...Array.from({ length: 999 }, (_, i) => ({ rule_id: `cap.${i}`, default: false, enabled: true, actions: [], conditions: [] })),
+      ...content.global.override,
+    ];
+    await server.hs.storage.accountData.put(userId, null, 'm.push_rules', content as unknown as JsonObject);
+    const own = async () => {
+      const set = await ruleSet(c);
+      return (['override', 'content', 'room', 'sender', 'underride'] as const).reduce((n, k) => n + set[k].filter((r) => !r.default).length, 0);
+    };
+    expect(await own()).toBe(999);
+    const putRule = (kind: string, ruleId: string, body: unknown) => c.put(`${RULES}/global/${kind}/${enc(ruleId)}`, body);
+    expect((await putRule('room', '!one:test.local', { actions: [] })).status).toBe(200);
+    expect(await own()).toBe(1000);
+    for (const [kind, ruleId, body] of [
+      ['override', 'cap.new', { actions: [], conditions: [] }],
+      ['content', 'cap.word', { actions: [], pattern: 'word' }],
+      ['sender', '@someone:test.local', { actions: [] }],
+    ] as const) {
+      const r = await putRule(kind, ruleId, body);
+      expect([r.status, r.body], `${kind} ${ruleId}`).toMatchObject([400, { errcode: 'M_USER_LIMIT_EXCEEDED', info_uri: expect.stringMatching(/^https:\/\//), can_upgrade: false }]);
+    }
+    expect(await own()).toBe(1000);
+    // At the cap: updating a rule, moving it, and changing enabled and actions still work.
+    expect((await putRule('override', 'cap.5', { actions: ['notify'], conditions: [] })).status).toBe(200);
+    expect((await c.put(`${RULES}/global/override/cap.7?before=cap.1`, { actions: [], conditions: [] })).status).toBe(200);
+    expect((await c.put(`${RULES}/global/override/cap.9/enabled`, { enabled: false })).status).toBe(200);
+    expect((await c.put(`${RULES}/global/override/.m.rule.master/enabled`, { enabled: true })).status).toBe(200);
+    expect(await own()).toBe(1000);
+    // One gone, one may come.
+    expect((await c.delete(`${RULES}/global/override/cap.3`)).status).toBe(200);
+    expect((await putRule('override', 'cap.new', { actions: [], conditions: [] })).status).toBe(200);
+    expect(await own()).toBe(1000);
+    // The cap is per user.
+    expect((await put('override', 'not.capped', { actions: [], conditions: [] })).status).toBe(200);
   });
 
   it('refuses bad kinds, rule IDs, bodies, conditions and actions, and changes nothing', async () => {
