@@ -25,7 +25,7 @@ export interface FederationClientOptions {
   trustedCaPem?: string;
   /** Default time a request may take, in ms. */
   timeoutMs?: number;
-  /** Largest response body accepted, in bytes. */
+  /** Largest response body accepted when the call does not say, in bytes (RESPONSE_LIMITS.default). */
   maxResponseBytes?: number;
   /** Replaces SRV look-ups through node:dns (tests). */
   resolveSrv?: DiscoveryResolver['resolveSrv'];
@@ -39,7 +39,31 @@ export interface RequestOptions {
   timeoutMs?: number;
   /** Send without an X-Matrix signature (key fetching: the key endpoints need none). */
   unsigned?: boolean;
+  /**
+   * Largest answer accepted, in bytes: what the call expects (RESPONSE_LIMITS). Without it, the
+   * endpoints that answer with room state or auth chains (LARGE_ANSWER_PATH) may answer
+   * RESPONSE_LIMITS.large, and every other the client's default. A longer answer fails the
+   * request with a FederationRequestError, its connection closed, after reading no more than this.
+   */
+  maxResponseBytes?: number;
 }
+
+/**
+ * How much of another server's answer is read (and held in memory) at most, in bytes: each call
+ * says which it expects. Constants rather than configuration: they bound what a hostile server can
+ * make us read, and a legitimate answer is far below each of them.
+ */
+export const RESPONSE_LIMITS = {
+  /** Profiles, alias look-ups, server keys, event templates (make_*), one signed event (invite, send_leave), transaction results. */
+  small: 1024 * 1024,
+  /** Everything else: single events, keys/query and keys/claim for many users, room directory pages, space hierarchies. */
+  default: 16 * 1024 * 1024,
+  /** Room state and auth chains: /state, /state_ids, /send_join, /event_auth, /backfill, /get_missing_events of a large room. */
+  large: 256 * 1024 * 1024,
+} as const;
+
+/** The endpoints whose answers are a room's state or history, RESPONSE_LIMITS.large unless the call says otherwise. */
+const LARGE_ANSWER_PATH = /^\/_matrix\/federation\/v[12]\/(?:state|state_ids|send_join|event_auth|backfill|get_missing_events)\//;
 
 const MAX_REDIRECTS = 5;
 
@@ -51,7 +75,7 @@ export class FederationClient {
 
   constructor(private readonly opts: FederationClientOptions) {
     this.timeoutMs = opts.timeoutMs ?? 30_000;
-    this.maxResponseBytes = opts.maxResponseBytes ?? 256 * 1024 * 1024;
+    this.maxResponseBytes = opts.maxResponseBytes ?? RESPONSE_LIMITS.default;
     // Every connection passes the IP policy (after DNS, and on the connected socket); certificates
     // are always verified, against the system's CAs plus the configured one.
     const ca = opts.trustedCaPem !== undefined ? [...rootCertificates, opts.trustedCaPem] : undefined;
@@ -87,7 +111,8 @@ export class FederationClient {
     const target = resolved.target.includes(':') ? `[${resolved.target}]` : resolved.target;
     const url = `https://${target}:${resolved.port}${uri}`;
     const res = await this.send(url, { method, headers, body: content !== undefined ? JSON.stringify(content) : undefined }, o.timeoutMs, destination);
-    const text = await this.readBody(res, destination);
+    const limit = o.maxResponseBytes ?? (LARGE_ANSWER_PATH.test(path) ? RESPONSE_LIMITS.large : this.maxResponseBytes);
+    const text = await this.readBody(res, destination, limit);
     let json: unknown;
     try {
       json = text === '' ? undefined : JSON.parse(text);
@@ -150,9 +175,16 @@ export class FederationClient {
     }
   }
 
-  private async readBody(res: Dispatcher.ResponseData, destination: string): Promise<string> {
+  private async readBody(res: Dispatcher.ResponseData, destination: string, max: number): Promise<string> {
+    const declared = Number(res.headers['content-length']);
+    if (declared > max) {
+      // Refused before reading: the connection goes with the unread answer (whose abort error is expected).
+      res.body.on('error', () => undefined);
+      res.body.destroy();
+      throw new FederationRequestError(`the response from ${destination} is ${declared} bytes, more than the ${max} accepted`);
+    }
     try {
-      return await readAtMost(res.body, this.maxResponseBytes);
+      return await readAtMost(res.body, max);
     } catch (err) {
       throw new FederationRequestError(`reading the response from ${destination} failed: ${(err as Error).message}`);
     }

@@ -8,7 +8,7 @@ import { decodeBase64 } from '../../core/json.js';
 import type { Verdict } from '../../core/pdu.js';
 import { reject } from '../../core/pdu.js';
 import type { FederationStore, StoredServerKey } from '../../storage/federation.js';
-import type { FederationClient } from './client.js';
+import { RESPONSE_LIMITS, type FederationClient } from './client.js';
 
 /** spec: "Servers MUST use the lesser of this field and 7 days into the future". */
 export const MAX_KEY_VALIDITY_MS = 7 * 24 * 3600_000;
@@ -184,7 +184,7 @@ export class KeyRing {
 
   private async fetchNow(serverName: string, directOnly: boolean): Promise<void> {
     try {
-      const json = await this.opts.client.request(serverName, 'GET', '/_matrix/key/v2/server', { unsigned: true });
+      const json = await this.opts.client.request(serverName, 'GET', '/_matrix/key/v2/server', { unsigned: true, maxResponseBytes: RESPONSE_LIMITS.small });
       const parsed = parseKeyResponse(json, serverName, this.now());
       if (!parsed.ok) throw new Error(parsed.reason);
       await this.remember(serverName, JSON.stringify(json), parsed.value);
@@ -197,7 +197,7 @@ export class KeyRing {
       if (notary.server_name === serverName) continue;
       try {
         const answer = await this.opts.client.request<{ server_keys?: unknown }>(notary.server_name, 'POST', '/_matrix/key/v2/query', {
-          body: { server_keys: { [serverName]: {} } },
+          body: { server_keys: { [serverName]: {} } }, maxResponseBytes: RESPONSE_LIMITS.small, // one server's keys
         });
         if (!Array.isArray(answer.server_keys)) throw new Error('notary answer has no server_keys list');
         let found = false;

@@ -23,7 +23,8 @@ import type { Storage } from '../../storage/index.js';
 import type { RoomPipeline } from '../rooms/pipeline.js';
 import { STRIPPED_TYPES } from '../sync/stripped.js';
 import type { ServerAcls } from './acl.js';
-import { checkPdus, type FederationRequester, type KeySource } from './event-checks.js';
+import { RESPONSE_LIMITS, type FederationClient, type RequestOptions } from './client.js';
+import { checkPdus, type KeySource } from './event-checks.js';
 import type { OutboundEvents } from './outbound.js';
 import type { FederationEventHandler } from './receive.js';
 import type { FederationEventServer } from './serve.js';
@@ -38,7 +39,8 @@ export interface FederationMembershipDeps {
   storage: Storage;
   pipeline: RoomPipeline;
   keys: KeySource;
-  client: FederationRequester;
+  /** The client's request, with its per-call answer limits (RequestOptions.maxResponseBytes). */
+  client: Pick<FederationClient, 'request'>;
   acl: ServerAcls;
   handler: FederationEventHandler;
   server: FederationEventServer;
@@ -239,10 +241,10 @@ export class FederationMembership {
   private async joinVia(server: string, roomId: string, userId: string, extra: JsonObject): Promise<StoredEvent> {
     const supported = [...ROOM_VERSIONS.keys()];
     const made = await this.remote<{ event?: JsonObject; room_version?: string }>(server, 'GET',
-      `/_matrix/federation/v1/make_join/${enc(roomId)}/${enc(userId)}`, { query: { ver: supported } });
+      `/_matrix/federation/v1/make_join/${enc(roomId)}/${enc(userId)}`, { query: { ver: supported }, maxResponseBytes: RESPONSE_LIMITS.small });
     const { event, version } = this.signTemplate(made, roomId, userId, 'join', extra);
     const sent = await this.remote<{ state?: unknown; auth_chain?: unknown; event?: unknown }>(server, 'PUT',
-      `/_matrix/federation/v2/send_join/${enc(roomId)}/${enc(event.event_id)}`, { body: toFederationPdu(event, version) });
+      `/_matrix/federation/v2/send_join/${enc(roomId)}/${enc(event.event_id)}`, { body: toFederationPdu(event, version), maxResponseBytes: RESPONSE_LIMITS.large });
     let join = event;
     if (sent.event !== undefined) {
       // A restricted join comes back signed by the authorising server too.
@@ -337,9 +339,9 @@ export class FederationMembership {
     let lastError: unknown;
     for (const server of [...new Set(servers)].filter((s) => s !== this.serverName)) {
       try {
-        const made = await this.remote<{ event?: JsonObject; room_version?: string }>(server, 'GET', `/_matrix/federation/v1/make_leave/${enc(roomId)}/${enc(userId)}`);
+        const made = await this.remote<{ event?: JsonObject; room_version?: string }>(server, 'GET', `/_matrix/federation/v1/make_leave/${enc(roomId)}/${enc(userId)}`, { maxResponseBytes: RESPONSE_LIMITS.small });
         const { event, version } = this.signTemplate(made, roomId, userId, 'leave', reason === undefined ? {} : { reason });
-        await this.remote(server, 'PUT', `/_matrix/federation/v2/send_leave/${enc(roomId)}/${enc(event.event_id)}`, { body: toFederationPdu(event, version) });
+        await this.remote(server, 'PUT', `/_matrix/federation/v2/send_leave/${enc(roomId)}/${enc(event.event_id)}`, { body: toFederationPdu(event, version), maxResponseBytes: RESPONSE_LIMITS.small });
         await this.recordOutOfRoom(event, null);
         return;
       } catch (err) {
@@ -361,9 +363,9 @@ export class FederationMembership {
     for (const server of this.candidates(roomId, servers)) {
       try {
         const made = await this.remote<{ event?: JsonObject; room_version?: string }>(server, 'GET',
-          `/_matrix/federation/v1/make_knock/${enc(roomId)}/${enc(userId)}`, { query: { ver: supported } });
+          `/_matrix/federation/v1/make_knock/${enc(roomId)}/${enc(userId)}`, { query: { ver: supported }, maxResponseBytes: RESPONSE_LIMITS.small });
         const { event, version } = this.signTemplate(made, roomId, userId, 'knock', reason === undefined ? {} : { reason });
-        const r = await this.remote<{ knock_room_state?: unknown }>(server, 'PUT', `/_matrix/federation/v1/send_knock/${enc(roomId)}/${enc(event.event_id)}`, { body: toFederationPdu(event, version) });
+        const r = await this.remote<{ knock_room_state?: unknown }>(server, 'PUT', `/_matrix/federation/v1/send_knock/${enc(roomId)}/${enc(event.event_id)}`, { body: toFederationPdu(event, version), maxResponseBytes: RESPONSE_LIMITS.small });
         const stripped = Array.isArray(r.knock_room_state) ? r.knock_room_state.filter((e) => typeof e === 'object' && e !== null) : [];
         await this.recordOutOfRoom(event, stripped);
         return;
@@ -386,6 +388,7 @@ export class FederationMembership {
     if (target === undefined || target === this.serverName) return undefined;
     const r = await this.remote<{ event?: unknown }>(target, 'PUT', `/_matrix/federation/v2/invite/${enc(event.room_id)}/${enc(event.event_id)}`, {
       body: { room_version: version.id, event: toFederationPdu(event, version), invite_room_state: await this.strippedState(event.room_id) },
+      maxResponseBytes: RESPONSE_LIMITS.small,
     });
     const returned = parsePdu(r.event, version);
     if (!returned.ok || returned.value.event_id !== event.event_id) throw new MatrixError('M_UNKNOWN', `${target} returned another event`, 502);
@@ -438,7 +441,7 @@ export class FederationMembership {
   lookupRemoteAlias = async (alias: string): Promise<{ room_id: string; servers: string[] } | undefined> => {
     const server = alias.slice(alias.indexOf(':') + 1);
     try {
-      const r = await this.d.client.request<{ room_id?: unknown; servers?: unknown }>(server, 'GET', '/_matrix/federation/v1/query/directory', { query: { room_alias: alias } });
+      const r = await this.d.client.request<{ room_id?: unknown; servers?: unknown }>(server, 'GET', '/_matrix/federation/v1/query/directory', { query: { room_alias: alias }, maxResponseBytes: RESPONSE_LIMITS.small });
       if (typeof r.room_id !== 'string') return undefined;
       const servers = Array.isArray(r.servers) ? r.servers.filter((s): s is string => typeof s === 'string') : [];
       return { room_id: r.room_id, servers: [...servers, server] };
@@ -549,7 +552,7 @@ export class FederationMembership {
   }
 
   /** A request to another server; its refusals become Matrix errors for our client. */
-  private async remote<T>(server: string, method: 'GET' | 'PUT' | 'POST', path: string, opts?: { query?: Record<string, string | string[]>; body?: unknown }): Promise<T> {
+  private async remote<T>(server: string, method: 'GET' | 'PUT' | 'POST', path: string, opts: Pick<RequestOptions, 'query' | 'body' | 'maxResponseBytes'>): Promise<T> {
     try {
       return await this.d.client.request<T>(server, method, path, opts);
     } catch (err) {

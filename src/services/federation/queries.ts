@@ -10,7 +10,7 @@ import type { E2eKeyService, KeysClaimResult, KeysQueryResult } from '../e2ee/ke
 import type { ProfileService } from '../profile.js';
 import type { PublicRoomList, PublicRoomsQuery, PublicRoomsResponse } from '../public-rooms.js';
 import type { HierarchyRoom } from '../rooms/hierarchy.js';
-import { FederationRequestError, type FederationClient } from './client.js';
+import { FederationRequestError, RESPONSE_LIMITS, type FederationClient } from './client.js';
 
 /** spec: keys/query `timeout` "defaults to 10 seconds". */
 export const DEFAULT_KEYS_TIMEOUT_MS = 10_000;
@@ -51,7 +51,7 @@ export class FederationQueries {
     const server = domainOf(userId)!;
     let r: unknown;
     try {
-      r = await this.d.client.request(server, 'GET', '/_matrix/federation/v1/query/profile', { query: { user_id: userId } });
+      r = await this.d.client.request(server, 'GET', '/_matrix/federation/v1/query/profile', { query: { user_id: userId }, maxResponseBytes: RESPONSE_LIMITS.small });
     } catch (err) {
       throw remoteError(server, err);
     }
@@ -63,7 +63,7 @@ export class FederationQueries {
     const server = domainOf(userId)!;
     let r: unknown;
     try {
-      r = await this.d.client.request(server, 'GET', '/_matrix/federation/v1/query/profile', { query: { user_id: userId, field } });
+      r = await this.d.client.request(server, 'GET', '/_matrix/federation/v1/query/profile', { query: { user_id: userId, field }, maxResponseBytes: RESPONSE_LIMITS.small });
     } catch (err) {
       throw remoteError(server, err);
     }
@@ -79,7 +79,9 @@ export class FederationQueries {
     const out = await this.d.e2eKeys.query(requester, local);
     await Promise.all([...remote].map(async ([server, wanted]) => {
       try {
-        const r = await this.d.client.request<Json>(server, 'POST', '/_matrix/federation/v1/user/keys/query', { body: { device_keys: wanted }, timeoutMs });
+        const r = await this.d.client.request<Json>(server, 'POST', '/_matrix/federation/v1/user/keys/query', {
+          body: { device_keys: wanted }, timeoutMs, maxResponseBytes: RESPONSE_LIMITS.default, // many users' devices at once
+        });
         // Only what the server may speak for: its own users, and only those asked about.
         const own = (field: string): Array<[string, unknown]> =>
           (isObject(r[field]) ? Object.entries(r[field] as Json) : []).filter(([u]) => domainOf(u) === server && Object.hasOwn(wanted, u));
@@ -99,7 +101,9 @@ export class FederationQueries {
     const out = await this.d.e2eKeys.claim(local);
     await Promise.all([...remote].map(async ([server, wanted]) => {
       try {
-        const r = await this.d.client.request<Json>(server, 'POST', '/_matrix/federation/v1/user/keys/claim', { body: { one_time_keys: wanted }, timeoutMs });
+        const r = await this.d.client.request<Json>(server, 'POST', '/_matrix/federation/v1/user/keys/claim', {
+          body: { one_time_keys: wanted }, timeoutMs, maxResponseBytes: RESPONSE_LIMITS.default, // many users' devices at once
+        });
         const keys = isObject(r.one_time_keys) ? r.one_time_keys : {};
         for (const [u, devices] of Object.entries(keys)) {
           if (domainOf(u) === server && Object.hasOwn(wanted, u) && isObject(devices)) out.one_time_keys[u] = devices as KeysClaimResult['one_time_keys'][string];
@@ -139,7 +143,7 @@ export class FederationQueries {
       if (server === this.d.serverName || !isValidServerName(server)) continue;
       try {
         const r = await this.d.client.request<Json>(server, 'GET', `/_matrix/federation/v1/hierarchy/${encodeURIComponent(roomId)}`, {
-          query: { suggested_only: suggestedOnly ? 'true' : 'false' }, timeoutMs: 10_000,
+          query: { suggested_only: suggestedOnly ? 'true' : 'false' }, timeoutMs: 10_000, maxResponseBytes: RESPONSE_LIMITS.default,
         });
         const room = hierarchyRoom(r.room);
         if (room === undefined || room.room_id !== roomId) continue;
@@ -159,11 +163,11 @@ export class FederationQueries {
     if (!isValidServerName(q.server)) throw new MatrixError('M_INVALID_PARAM', `Invalid server name ${JSON.stringify(q.server)}`, 400);
     const { server, ...rest } = q;
     try {
-      if (post) return await this.d.client.request<PublicRoomsResponse>(server, 'POST', '/_matrix/federation/v1/publicRooms', { body: rest });
+      if (post) return await this.d.client.request<PublicRoomsResponse>(server, 'POST', '/_matrix/federation/v1/publicRooms', { body: rest, maxResponseBytes: RESPONSE_LIMITS.default });
       const query: Record<string, string> = {};
       if (rest.limit !== undefined) query.limit = String(rest.limit);
       if (rest.since !== undefined) query.since = rest.since;
-      return await this.d.client.request<PublicRoomsResponse>(server, 'GET', '/_matrix/federation/v1/publicRooms', { query });
+      return await this.d.client.request<PublicRoomsResponse>(server, 'GET', '/_matrix/federation/v1/publicRooms', { query, maxResponseBytes: RESPONSE_LIMITS.default });
     } catch (err) {
       throw remoteError(server, err);
     }

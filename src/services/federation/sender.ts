@@ -7,7 +7,7 @@
 import type { Logger } from 'pino';
 import { isValidServerName } from '../../core/identifiers.js';
 import type { FederationStore, OutboxItem } from '../../storage/federation.js';
-import { FederationRequestError, type FederationClient } from './client.js';
+import { FederationRequestError, RESPONSE_LIMITS, type FederationClient } from './client.js';
 
 /** spec: "Transactions are limited in size; they can have at most 50 PDUs and 100 EDUs." */
 export const MAX_PDUS_PER_TXN = 50;
@@ -209,7 +209,7 @@ export class FederationSender {
   private async transmit(destination: string, txn: InFlight): Promise<'done' | 'retry'> {
     try {
       const response = await this.opts.client.request<{ pdus?: Record<string, { error?: string }> }>(destination, 'PUT',
-        `/_matrix/federation/v1/send/${encodeURIComponent(txn.txnId)}`, { body: txn.body, timeoutMs: this.opts.requestTimeoutMs ?? 60_000 });
+        `/_matrix/federation/v1/send/${encodeURIComponent(txn.txnId)}`, { body: txn.body, timeoutMs: this.opts.requestTimeoutMs ?? 60_000, maxResponseBytes: RESPONSE_LIMITS.small });
       for (const [eventId, result] of Object.entries(response.pdus ?? {})) {
         if (result && typeof result.error === 'string') this.opts.log.info({ destination, event_id: eventId, error: result.error }, 'destination rejected a PDU');
       }
