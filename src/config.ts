@@ -5,6 +5,7 @@ import { dirname, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import YAML from 'yaml';
 import { DEFAULT_IP_DENYLIST, parseCidr } from './services/net/ip-policy.js';
+import { isValidRoomId } from './core/identifiers.js';
 
 export type Resource = 'client' | 'federation' | 'keys' | 'media' | 'admin' | 'health' | 'metrics';
 export const RESOURCES: readonly Resource[] = ['client', 'federation', 'keys', 'media', 'admin', 'health', 'metrics'];
@@ -109,6 +110,16 @@ export interface Config {
     ip_range_denylist: string[];
     ip_range_allowlist: string[];
   };
+  /**
+   * This server acting as a Policy Server for rooms that name it in m.room.policy (spec:
+   * server-server-api "Policy Servers"): it signs events unless their sender, the sender's server
+   * or the room is banned (recommendation m.ban) by a moderation policy list in `ban_lists`.
+   */
+  policy_server: {
+    enabled: boolean;
+    signing_key_path: string;
+    ban_lists: string[];
+  };
 }
 
 export class ConfigError extends Error {
@@ -181,6 +192,7 @@ export function defaultConfig(): Config {
     turn: { uris: [], shared_secret: null, user_lifetime_ms: 24 * 60 * 60_000, allow_guests: true },
     push: { include_content: true, allow_http_gateways: false, legacy_mention_rules: true, timeout_ms: 10_000, max_attempts: 6, retry_initial_ms: 2_000, retry_max_ms: 10 * 60_000,
       ip_range_denylist: [...DEFAULT_IP_DENYLIST], ip_range_allowlist: [] },
+    policy_server: { enabled: false, signing_key_path: './data/policy_server.key', ban_lists: [] },
   };
 }
 
@@ -344,6 +356,14 @@ export function validateConfig(raw: unknown, baseDir = process.cwd()): Config {
   noUnknownKeys(push, 'push', d.push);
   const pushRetryInitial = int(push.retry_initial_ms, 'push.retry_initial_ms', 1);
   const pushCidrs = (name: 'ip_range_denylist' | 'ip_range_allowlist'): string[] => ipRanges(push[name], `push.${name}`);
+  const policyServer = obj(c.policy_server, 'policy_server');
+  noUnknownKeys(policyServer, 'policy_server', d.policy_server);
+  if (!Array.isArray(policyServer.ban_lists)) throw new ConfigError('policy_server.ban_lists', `must be a list of room IDs (got ${describe(policyServer.ban_lists)})`);
+  const banLists = policyServer.ban_lists.map((r, i) => {
+    const roomId = str(r, `policy_server.ban_lists[${i}]`);
+    if (!isValidRoomId(roomId)) throw new ConfigError(`policy_server.ban_lists[${i}]`, `${JSON.stringify(roomId)} is not a room ID`);
+    return roomId;
+  });
 
   const firstClient = listeners.find((l) => l.resources.includes('client')) ?? listeners[0];
   let public_baseurl = c.public_baseurl === '' || c.public_baseurl == null
@@ -446,6 +466,11 @@ export function validateConfig(raw: unknown, baseDir = process.cwd()): Config {
       retry_max_ms: int(push.retry_max_ms, 'push.retry_max_ms', pushRetryInitial),
       ip_range_denylist: pushCidrs('ip_range_denylist'),
       ip_range_allowlist: pushCidrs('ip_range_allowlist'),
+    },
+    policy_server: {
+      enabled: bool(policyServer.enabled, 'policy_server.enabled'),
+      signing_key_path: resolve(baseDir, str(policyServer.signing_key_path, 'policy_server.signing_key_path')),
+      ban_lists: banLists,
     },
   };
 }

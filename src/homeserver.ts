@@ -50,6 +50,10 @@ import { KeyRing } from './services/federation/keyring.js';
 import { FederationSender } from './services/federation/sender.js';
 import { ServerAcls } from './services/federation/acl.js';
 import { OutboundEvents } from './services/federation/outbound.js';
+import { JoinedServers } from './services/federation/joined-servers.js';
+import { PolicyCheck } from './services/federation/policy-check.js';
+import { PolicyServer } from './services/federation/policy-server.js';
+import { POLICY_SERVER_KEY_VERSION } from './core/policy-server.js';
 import { FederationEventHandler } from './services/federation/receive.js';
 import { FederationEventServer } from './services/federation/serve.js';
 import { FederationMembership } from './services/federation/membership.js';
@@ -108,6 +112,10 @@ export class Homeserver {
   readonly federationQueries: FederationQueries;
   readonly serverAcls: ServerAcls;
   readonly federationOutbound: OutboundEvents;
+  readonly joinedServers: JoinedServers;
+  readonly policyCheck: PolicyCheck;
+  /** This server's Policy Server role, when config policy_server.enabled. */
+  readonly policyServer: PolicyServer | undefined;
   readonly federationEvents: FederationEventHandler;
   readonly federationEventServer: FederationEventServer;
   readonly federationMembership: FederationMembership;
@@ -210,10 +218,25 @@ export class Homeserver {
     // Federation, event side: received PDUs checked and persisted, events and state served to
     // other servers, membership handshakes, and our events sent to the room's other servers.
     this.serverAcls = new ServerAcls(storage.events);
-    this.federationOutbound = new OutboundEvents(storage, this.federationSender, config.server_name, (err) => log.error({ err }, 'queueing an event for federation failed'));
+    this.joinedServers = new JoinedServers(storage.rooms);
+    this.pipeline.onPersisted(this.joinedServers.onPersisted); // before the listeners that ask it
+    this.federationOutbound = new OutboundEvents(storage, this.federationSender, config.server_name, this.joinedServers, (err) => log.error({ err }, 'queueing an event for federation failed'));
     this.pipeline.onPersisted(this.federationOutbound.onPersisted);
+    // Policy Servers: ours (if configured) signs for rooms that name it; every room naming one
+    // has its events signed by it, ours before they are persisted, received ones on receipt.
+    const ps = config.policy_server;
+    if (ps.enabled) {
+      const { key: psKey, created: psCreated } = loadOrCreateSigningKey(ps.signing_key_path, POLICY_SERVER_KEY_VERSION);
+      if (psCreated) log.info({ path: ps.signing_key_path }, 'generated a new policy server key');
+      this.policyServer = new PolicyServer(storage.events, this.joinedServers, this.serverAcls, { serverName: config.server_name, key: psKey, banLists: ps.ban_lists });
+      this.pipeline.onPersisted(this.policyServer.onPersisted);
+    }
+    this.policyCheck = new PolicyCheck({
+      events: storage.events, joinedServers: this.joinedServers, client: this.federationClient, serverName: config.server_name, local: this.policyServer, log,
+    });
+    this.pipeline.onBuilt(this.policyCheck.builtHook); // before the invite hook: a refused invite never reaches the invitee
     this.federationEvents = new FederationEventHandler({
-      storage, pipeline: this.pipeline, keys: this.keyRing, client: this.federationClient, acl: this.serverAcls, serverName: config.server_name, log,
+      storage, pipeline: this.pipeline, keys: this.keyRing, client: this.federationClient, acl: this.serverAcls, policy: this.policyCheck, serverName: config.server_name, log,
     });
     this.federationEventServer = new FederationEventServer(storage, this.serverAcls, config.server_name);
     this.federationMembership = new FederationMembership({

@@ -5,13 +5,14 @@ import { dirname } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { formatSigningKeyLine, generateSigningKey, parseSigningKeyFile, type SigningKey } from '../core/crypto.js';
 
-export function loadOrCreateSigningKey(path: string): { key: SigningKey; created: boolean } {
+/** `version`: the key version of a new key (a random one by default, as Synapse's `a_xxxx`). */
+export function loadOrCreateSigningKey(path: string, version = `a_${randomBytes(3).toString('hex')}`): { key: SigningKey; created: boolean } {
   if (existsSync(path)) {
     const keys = parseSigningKeyFile(readFileSync(path, 'utf8'));
     if (!keys.ok) throw new Error(`signing key ${path}: ${keys.reason}`);
     return { key: keys.value[0], created: false };
   }
-  const generated = generateSigningKey(`a_${randomBytes(3).toString('hex')}`);
+  const generated = generateSigningKey(version);
   if (!generated.ok) throw new Error(generated.reason);
   mkdirSync(dirname(path), { recursive: true });
   writeFileSync(path, `${formatSigningKeyLine(generated.value)}\n`, { mode: 0o600 });

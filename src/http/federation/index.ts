@@ -18,8 +18,9 @@ import { federationHierarchyRoutes } from './hierarchy.js';
 import { federationEventRoutes } from './events.js';
 import { federationMembershipRoutes } from './membership.js';
 import { federationMediaRoutes } from '../media/federation.js';
+import { federationPolicyRoutes } from './policy.js';
 
-const AUTHENTICATED_ROUTES: RouteModule[] = [federationTransportRoutes, federationQueryRoutes, federationHierarchyRoutes, federationEventRoutes, federationMembershipRoutes, federationMediaRoutes];
+const AUTHENTICATED_ROUTES: RouteModule[] = [federationTransportRoutes, federationQueryRoutes, federationHierarchyRoutes, federationEventRoutes, federationMembershipRoutes, federationMediaRoutes, federationPolicyRoutes];
 
 export function federationRoutes(app: FastifyInstance, hs: Homeserver): void {
   federationOpenIdRoutes(app, hs);

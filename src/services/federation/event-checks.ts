@@ -7,6 +7,7 @@
 import type { KeyLookup } from '../../core/crypto.js';
 import { parsePdu, requiredSignatureServers, verifyEventHashes, verifyEventSignatures } from '../../core/events.js';
 import type { RoomEvent } from '../../core/pdu.js';
+import { POLICY_SERVER_KEY_ID } from '../../core/policy-server.js';
 import type { RoomVersion } from '../../core/room-versions.js';
 
 /** What the checks need of the key ring (services/federation/keyring.ts). */
@@ -38,7 +39,9 @@ export async function checkPdus(keys: KeySource, version: RoomVersion, pdus: rea
     if (!servers.ok) continue;
     for (const serverName of servers.value) {
       for (const keyId of Object.keys(p.value.signatures[serverName] ?? {})) {
-        if (keyId.startsWith('ed25519:')) needs.push({ serverName, keyId, ...(version.enforceKeyValidity ? { validAt: p.value.origin_server_ts } : {}) });
+        // A Policy Server's key is in the room's state, not published: not fetched (spec:
+        // "the policy server key is not expected to be published and therefore should be skipped").
+        if (keyId.startsWith('ed25519:') && keyId !== POLICY_SERVER_KEY_ID) needs.push({ serverName, keyId, ...(version.enforceKeyValidity ? { validAt: p.value.origin_server_ts } : {}) });
       }
     }
   }

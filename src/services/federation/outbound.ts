@@ -9,6 +9,7 @@ import type { PDU } from '../../core/pdu.js';
 import { getRoomVersion } from '../../core/room-versions.js';
 import type { StoredEvent } from '../../storage/events.js';
 import type { Storage } from '../../storage/index.js';
+import type { JoinedServers } from './joined-servers.js';
 
 /** What this needs of services/federation/sender.ts. */
 export interface PduSender {
@@ -23,16 +24,13 @@ export class OutboundEvents {
     private readonly storage: Storage,
     private readonly sender: PduSender,
     private readonly serverName: string,
+    private readonly joinedServers: JoinedServers,
     private readonly onError: (err: unknown) => void,
   ) {}
-
-  /** The servers with joined members per room, kept until a member event of the room. */
-  private readonly serversInRoom = new Map<string, Promise<Set<string>>>();
 
   /** The pipeline's listener: events of our users (accepted ones) go out. */
   onPersisted = (stored: StoredEvent): void => {
     const ev = stored.event;
-    if (ev.type === 'm.room.member') this.serversInRoom.delete(ev.room_id);
     if (stored.outlier || stored.rejectedReason !== null || stored.softFailed) return;
     if (domainOf(ev.sender) !== this.serverName) return;
     if (this.delivered.delete(ev.event_id)) return;
@@ -50,7 +48,7 @@ export class OutboundEvents {
     const room = await this.storage.events.getRoom(ev.room_id);
     const version = room && getRoomVersion(room.roomVersion);
     if (!room || !version) return;
-    const destinations = new Set(await this.joinedServers(ev.room_id));
+    const destinations = new Set(await this.joinedServers.of(ev.room_id));
     if (ev.type === 'm.room.member' && typeof ev.state_key === 'string' && ev.content.membership !== 'invite') {
       destinations.add(domainOf(ev.state_key)!);
     }
@@ -58,17 +56,5 @@ export class OutboundEvents {
     for (const s of exclude) destinations.delete(s);
     if (destinations.size === 0) return;
     this.sender.sendPdu(toFederationPdu(ev, version) as PDU, destinations);
-  }
-
-  /** The servers of the room's joined members (a 10,000-member room is not read per message). */
-  private joinedServers(roomId: string): Promise<Set<string>> {
-    let servers = this.serversInRoom.get(roomId);
-    if (!servers) {
-      servers = this.storage.rooms.joinedMemberIds(roomId).then((ids) => new Set(ids.map((u) => domainOf(u)!)));
-      if (this.serversInRoom.size > 10_000) this.serversInRoom.clear();
-      this.serversInRoom.set(roomId, servers);
-      servers.catch(() => this.serversInRoom.delete(roomId));
-    }
-    return servers;
   }
 }

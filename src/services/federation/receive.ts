@@ -7,7 +7,9 @@
 // 5. auth against the state before the event (missing prev_events fetched with
 //    /get_missing_events; beyond that gap, the state at a prev event comes from /state_ids);
 // 6. auth against the room's current state: failure soft-fails the event (stored, never an
-//    extremity, never shown to clients).
+//    extremity, never shown to clients);
+// 7. in a room with a Policy Server, its signature (asked for when missing or invalid;
+//    policy-check.ts): without one the event is soft failed.
 // Events failing 4 or 5 are stored as rejected. Writes to a room hold the pipeline's room lock.
 // spec: server-server-api "Checks performed on receipt of a PDU", "Soft failure",
 // "Retrieving events" (get_missing_events), "Rejection"
@@ -21,6 +23,7 @@ import type { Storage } from '../../storage/index.js';
 import type { NidStateMap } from '../../storage/state.js';
 import type { RoomPipeline } from '../rooms/pipeline.js';
 import type { ServerAcls } from './acl.js';
+import type { PolicyCheck } from './policy-check.js';
 import { checkPdus, type FederationRequester, type KeySource } from './event-checks.js';
 import { authStateFrom, resolveStoredStates } from './room-state.js';
 
@@ -40,6 +43,7 @@ export interface FederationEventDeps {
   keys: KeySource;
   client: FederationRequester;
   acl: ServerAcls;
+  policy: Pick<PolicyCheck, 'check'>;
   serverName: string;
   log: Logger;
 }
@@ -135,6 +139,13 @@ export class FederationEventHandler {
     const current = await events.currentState(event.room_id);
     if (rejectedReason === null) {
       softFailed = !authorizeEvent(version, event, await authStateFrom(events, version, current, event)).ok;
+    }
+
+    // Check 7: the room's Policy Server recommends it (our own join, `given`, was built here).
+    if (rejectedReason === null && !softFailed && !given) {
+      const verdict = await this.d.policy.check(event, version, current);
+      event = verdict.event;
+      softFailed = !verdict.recommended;
     }
 
     const beforeState = before?.state ?? new Map<StateKey, number>();

@@ -26,9 +26,10 @@ export type PersistedListener = (stored: StoredEvent) => void;
 /**
  * Work on a local event once it is built and authorised, before it is persisted; may return
  * the event to persist instead (the same event with more signatures: an invite the invited
- * server counter-signed). Throwing aborts the event.
+ * server counter-signed, the room's Policy Server's signature). Throwing aborts the event.
+ * `current`: the room's current state, which the event is applied to.
  */
-export type BuiltHook = (event: RoomEvent, version: RoomVersion) => Promise<RoomEvent | undefined>;
+export type BuiltHook = (event: RoomEvent, version: RoomVersion, current: NidStateMap) => Promise<RoomEvent | undefined>;
 
 const MALFORMED = new Set(['power_levels_invalid', 'membership_invalid', 'create_invalid']);
 
@@ -123,7 +124,7 @@ export class RoomPipeline {
         if (MALFORMED.has(verdict.code)) throw new MatrixError('M_BAD_JSON', verdict.reason, 400);
         throw forbidden(verdict.reason);
       }
-      for (const hook of this.builtHooks) ev = (await hook(ev, version)) ?? ev;
+      for (const hook of this.builtHooks) ev = (await hook(ev, version, current)) ?? ev;
 
       const key = ev.state_key === undefined ? undefined : stateKey(ev.type, ev.state_key);
       const replaced = key === undefined ? undefined : current.get(key);

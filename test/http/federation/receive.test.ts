@@ -8,6 +8,9 @@ import { buildEvent, toFederationPdu } from '../../../src/core/events.js';
 import type { JsonObject, RoomEvent } from '../../../src/core/pdu.js';
 import { getRoomVersion, type RoomVersion } from '../../../src/core/room-versions.js';
 import { FederationEventHandler } from '../../../src/services/federation/receive.js';
+import { PolicyCheck } from '../../../src/services/federation/policy-check.js';
+import { FederationRequestError } from '../../../src/services/federation/client.js';
+import { POLICY_SERVER_KEY_ID, hasValidPolicySignature, policySignature, withPolicySignature } from '../../../src/core/policy-server.js';
 import type { FederationRequester, KeySource } from '../../../src/services/federation/event-checks.js';
 import { ENGINES } from '../../helpers/databases.js';
 import { startTestServer, type TestServer } from '../../helpers/server.js';
@@ -28,6 +31,8 @@ describe.each(ENGINES)('receiving PDUs (%s)', (engine) => {
   let version: RoomVersion;
   const remoteKey = key('r1');
   const forgerKey = key('r1'); // same key ID, another key: a forged signature
+  const policyKey = key('policy_server'); // remote.test's Policy Server key
+  const otherPolicyKey = key('policy_server');
   /** Events remote.test holds and will hand out over its (stand-in) API. */
   const remoteEvents = new Map<string, RoomEvent>();
   const requests: string[] = [];
@@ -72,12 +77,19 @@ describe.each(ENGINES)('receiving PDUs (%s)', (engine) => {
           }
           return { events: out.map((e) => toFederationPdu(e, version)) } as T;
         }
+        if (path === '/_matrix/policy/v1/sign') {
+          // remote.test as a Policy Server: it refuses bodies saying "spam".
+          const pdu = opts?.body as RoomEvent;
+          if (pdu.content.body === 'spam') throw new FederationRequestError('refused', 400, 'M_FORBIDDEN', { errcode: 'M_FORBIDDEN', error: 'spam' });
+          return { [REMOTE]: { [POLICY_SERVER_KEY_ID]: policySignature(pdu, version, policyKey) } } as T;
+        }
         throw Object.assign(new Error('not served'), { status: 404 });
       },
     };
+    const log = pino({ level: 'silent' });
+    const policy = new PolicyCheck({ events: hs.storage.events, joinedServers: hs.joinedServers, client, serverName: hs.config.server_name, local: undefined, log });
     handler = new FederationEventHandler({
-      storage: hs.storage, pipeline: hs.pipeline, keys, client, acl: hs.serverAcls, serverName: hs.config.server_name,
-      log: pino({ level: 'silent' }),
+      storage: hs.storage, pipeline: hs.pipeline, keys, client, acl: hs.serverAcls, policy, serverName: hs.config.server_name, log,
     });
   });
   afterAll(async () => server?.close());
@@ -143,6 +155,88 @@ describe.each(ENGINES)('receiving PDUs (%s)', (engine) => {
     const ids = (await messages()).map((e) => e.event_id);
     expect(ids).toEqual(expect.arrayContaining([first.event_id, second.event_id]));
     expect(await server.hs.storage.events.forwardExtremities(roomId)).toEqual([second.event_id]);
+  });
+
+  describe('check 7: a room with a Policy Server (remote.test, where bob is joined)', () => {
+    const text = (body: string) => ({ type: 'm.room.message', content: { msgtype: 'm.text', body } });
+    const setPolicy = (content: JsonObject) => alice.put(`/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/state/m.room.policy/`, content);
+    const policyRequests = () => requests.filter((r) => r === 'POST /_matrix/policy/v1/sign').length;
+
+    beforeAll(async () => {
+      // The m.room.policy state event is never sent to the Policy Server: were it asked, this
+      // would fail (the server's real federation client cannot reach remote.test).
+      expect((await setPolicy({ via: REMOTE, public_keys: { ed25519: policyKey.publicKeyBase64 } })).status).toBe(200);
+    });
+
+    it('accepts an event carrying a valid Policy Server signature without asking', async () => {
+      const ev = await remoteEvent(text('pre-signed'));
+      const signed = withPolicySignature(ev, REMOTE, policySignature(ev, version, policyKey));
+      requests.length = 0;
+      expect(await send(signed)).toEqual({ [ev.event_id]: {} });
+      expect(policyRequests()).toBe(0);
+      const stored = await server.hs.storage.events.getEvent(ev.event_id);
+      expect(stored?.softFailed).toBe(false);
+      expect((await messages()).map((e) => e.event_id)).toContain(ev.event_id);
+    });
+
+    it('asks the Policy Server for a missing signature, and keeps the event with it', async () => {
+      const ev = await remoteEvent(text('unsigned'));
+      requests.length = 0;
+      expect(await send(ev)).toEqual({ [ev.event_id]: {} });
+      expect(policyRequests()).toBe(1);
+      const stored = await server.hs.storage.events.getEvent(ev.event_id);
+      expect(stored?.softFailed).toBe(false);
+      expect(hasValidPolicySignature(stored!.event, version, { via: REMOTE, ed25519: policyKey.publicKeyBase64 })).toBe(true);
+      expect(await server.hs.storage.events.forwardExtremities(roomId)).toEqual([ev.event_id]);
+    });
+
+    it('asks again when the signature is not valid (a forged one, or from a rotated key)', async () => {
+      const ev = await remoteEvent(text('forged policy signature'));
+      const forged = withPolicySignature(ev, REMOTE, policySignature(ev, version, otherPolicyKey));
+      requests.length = 0;
+      expect(await send(forged)).toEqual({ [ev.event_id]: {} });
+      expect(policyRequests()).toBe(1);
+      const stored = await server.hs.storage.events.getEvent(ev.event_id);
+      expect(stored?.softFailed).toBe(false);
+      expect(stored?.event.signatures[REMOTE]?.[POLICY_SERVER_KEY_ID]).toBe(policySignature(ev, version, policyKey));
+    });
+
+    it('soft-fails an event the Policy Server refuses to sign, with or without a forged signature', async () => {
+      for (const forge of [false, true]) {
+        const before = await server.hs.storage.events.forwardExtremities(roomId);
+        const ev = await remoteEvent(text('spam'));
+        const pdu = forge ? withPolicySignature(ev, REMOTE, policySignature(ev, version, otherPolicyKey)) : ev;
+        expect(await send(pdu)).toEqual({ [ev.event_id]: {} });
+        const stored = await server.hs.storage.events.getEvent(ev.event_id);
+        expect(stored?.softFailed).toBe(true);
+        expect(await server.hs.storage.events.forwardExtremities(roomId)).toEqual(before);
+        expect((await messages()).map((e) => e.event_id)).not.toContain(ev.event_id);
+      }
+    });
+
+    it('refuses a local send when the Policy Server cannot be reached; nothing is stored', async () => {
+      const before = await server.hs.storage.events.forwardExtremities(roomId);
+      const r = await alice.put(`/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/send/m.room.message/ps1`, { msgtype: 'm.text', body: 'hello' });
+      expect(r.status).toBe(403);
+      expect(r.body).toMatchObject({ errcode: 'M_FORBIDDEN' });
+      expect(await server.hs.storage.events.forwardExtremities(roomId)).toEqual(before);
+    });
+
+    it('does not use a Policy Server whose server has no joined member, nor an invalid m.room.policy', async () => {
+      const contents: JsonObject[] = [{ via: 'absent.test', public_keys: { ed25519: policyKey.publicKeyBase64 } }, { via: REMOTE }, { via: REMOTE, public_keys: { ed25519: 5 } }];
+      for (const content of contents) {
+        expect((await setPolicy(content)).status).toBe(200);
+        const ev = await remoteEvent(text('spam'));
+        requests.length = 0;
+        expect(await send(ev)).toEqual({ [ev.event_id]: {} });
+        expect(policyRequests()).toBe(0);
+        expect((await server.hs.storage.events.getEvent(ev.event_id))?.softFailed).toBe(false);
+      }
+      // Local sends go through again without asking anyone.
+      const r = await alice.put(`/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/send/m.room.message/ps2`, { msgtype: 'm.text', body: 'hello' });
+      expect(r.status).toBe(200);
+      expect((await setPolicy({})).status).toBe(200);
+    });
   });
 
   it('soft-fails an event allowed at its place in the DAG but not by the current state', async () => {
