@@ -23,11 +23,14 @@ export function profileRoutes(app: FastifyInstance, hs: Homeserver): void {
   const path = '/_matrix/client/v3/profile/:userId/:keyName';
   const changeConfig = { auth: 'user' as const, guest: true };
 
-  app.get<{ Params: { userId: string } }>('/_matrix/client/v3/profile/:userId', { schema: { params: UserParams } },
-    async (req) => hs.federationQueries.profile(req.params.userId));
+  // No token needed for local users; remote ones need one (FederationQueries.profile says why).
+  const lookupConfig = { auth: 'optional' as const, guest: true };
 
-  app.get<FieldRequest>(path, { schema: { params: FieldParams } },
-    async (req) => ({ [req.params.keyName]: await hs.federationQueries.profileField(req.params.userId, req.params.keyName) }));
+  app.get<{ Params: { userId: string } }>('/_matrix/client/v3/profile/:userId', { schema: { params: UserParams }, config: lookupConfig },
+    async (req) => hs.federationQueries.profile(req.params.userId, req.requester?.userId));
+
+  app.get<FieldRequest>(path, { schema: { params: FieldParams }, config: lookupConfig },
+    async (req) => ({ [req.params.keyName]: await hs.federationQueries.profileField(req.params.userId, req.params.keyName, req.requester?.userId) }));
 
   app.put<FieldRequest & { Body: JsonObject }>(path, {
     schema: { params: FieldParams, body: Type.Object({}, { additionalProperties: true }) },

@@ -46,9 +46,22 @@ export class FederationQueries {
 
   // ---- profiles: spec GET /query/profile ----
 
-  async profile(userId: string): Promise<JsonObject> {
+  /**
+   * GET /profile/{userId} needs no access token (profile.yaml names no security), and local
+   * profiles stay public. A remote user's profile costs a request to their server, though, and
+   * unauthenticated that would be an open relay: anyone could make this server send queries to
+   * any server name, at the per-IP rate limit. So a lookup that needs federation needs a requester
+   * (`requester` undefined: no access token), as Synapse's `require_auth_for_profile_requests`
+   * asks for every lookup; without one it is 401 M_MISSING_TOKEN (the standard answer when a
+   * token is needed and absent), which tells the client what to do. The spec requires answering
+   * for users "visible to the requester" through rooms: a caller without a token is no requester
+   * whose rooms could make anyone visible, and with a token every lookup is answered as before.
+   * A cache of remote profiles was the other way; anonymous callers could still make the server
+   * send a first query for every user ID they make up, and a cached profile goes stale.
+   */
+  async profile(userId: string, requester: string | undefined): Promise<JsonObject> {
     if (!this.isRemote(userId)) return this.d.profiles.profile(userId);
-    const server = domainOf(userId)!;
+    const server = this.remoteForRequester(userId, requester);
     let r: unknown;
     try {
       r = await this.d.client.request(server, 'GET', '/_matrix/federation/v1/query/profile', { query: { user_id: userId }, maxResponseBytes: RESPONSE_LIMITS.small });
@@ -58,9 +71,10 @@ export class FederationQueries {
     return isObject(r) ? (r as JsonObject) : {};
   }
 
-  async profileField(userId: string, field: string): Promise<JsonValue> {
+  /** One field of a profile; remote ones need a requester as `profile` does. */
+  async profileField(userId: string, field: string, requester: string | undefined): Promise<JsonValue> {
     if (!this.isRemote(userId)) return this.d.profiles.field(userId, field);
-    const server = domainOf(userId)!;
+    const server = this.remoteForRequester(userId, requester);
     let r: unknown;
     try {
       r = await this.d.client.request(server, 'GET', '/_matrix/federation/v1/query/profile', { query: { user_id: userId, field }, maxResponseBytes: RESPONSE_LIMITS.small });
@@ -69,6 +83,12 @@ export class FederationQueries {
     }
     if (!isObject(r) || !Object.hasOwn(r, field)) throw notFound(`No ${field} set`);
     return r[field] as JsonValue;
+  }
+
+  /** The server of a remote user whose profile is asked for, once there is a requester to ask for. */
+  private remoteForRequester(userId: string, requester: string | undefined): string {
+    if (requester === undefined) throw new MatrixError('M_MISSING_TOKEN', 'An access token is required to look up the profile of a user on another server', 401);
+    return domainOf(userId)!;
   }
 
   // ---- keys/query and keys/claim: spec POST /user/keys/query, /user/keys/claim ----

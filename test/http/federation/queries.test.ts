@@ -42,6 +42,27 @@ describe('federation queries', () => {
     expect(unreachable.status).toBe(502);
   });
 
+  it('without an access token, answers local profiles but not remote ones (no federation query for anyone)', async () => {
+    const anon = { token: null };
+    // Local: public as before.
+    const local = await alice.client.get(`/_matrix/client/v3/profile/${enc(alice.userId)}`, anon);
+    expect(local).toMatchObject({ status: 200, body: { displayname: 'Alice A.' } });
+    expect(await alice.client.get(`/_matrix/client/v3/profile/${enc(alice.userId)}/displayname`, anon)).toMatchObject({ status: 200, body: { displayname: 'Alice A.' } });
+    // Remote: 401 M_MISSING_TOKEN, for a reachable server and for one that is not (nothing was
+    // sent: an attempt would have answered 502).
+    for (const userId of [alice.userId, '@x:127.0.0.1:1']) {
+      for (const path of [`/_matrix/client/v3/profile/${enc(userId)}`, `/_matrix/client/v3/profile/${enc(userId)}/displayname`]) {
+        expect(await bob.client.get(path, anon), path).toMatchObject({ status: 401, body: { errcode: 'M_MISSING_TOKEN' } });
+      }
+    }
+    // With a token (a guest's too) the lookup goes out.
+    const guest = await bob.client.post<{ access_token: string }>('/_matrix/client/v3/register?kind=guest', {}, anon);
+    expect(guest.status).toBe(200);
+    const r = await bob.client.get(`/_matrix/client/v3/profile/${enc(alice.userId)}`, { token: guest.body.access_token });
+    expect(r).toMatchObject({ status: 200, body: { displayname: 'Alice A.' } });
+    expect(await bob.client.get(`/_matrix/client/v3/profile/${enc(alice.userId)}/displayname`)).toMatchObject({ status: 200, body: { displayname: 'Alice A.' } });
+  });
+
   it('answers profile queries only for its own users', async () => {
     const other = await signedFetch(b, a, 'GET', `/_matrix/federation/v1/query/profile?user_id=${enc(bob.userId)}`);
     expect(other).toMatchObject({ status: 404, body: { errcode: 'M_NOT_FOUND' } });

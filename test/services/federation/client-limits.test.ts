@@ -95,13 +95,13 @@ describe('federation client answer limits', () => {
     const userId = `@someone:${server}`;
     answer = { bytes: 2 * 1024 * 1024, chunked: true };
     const before = requests;
-    const err = await queries.profile(userId).catch((e: unknown) => e);
+    const err = await queries.profile(userId, '@me:tester.example').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(MatrixError);
     expect(err).toMatchObject({ errcode: 'M_UNKNOWN', status: 502 });
     expect(requests).toBe(before + 1);
-    const fieldErr = await queries.profileField(userId, 'displayname').catch((e: unknown) => e);
+    const fieldErr = await queries.profileField(userId, 'displayname', '@me:tester.example').catch((e: unknown) => e);
     expect(fieldErr).toMatchObject({ errcode: 'M_UNKNOWN', status: 502 });
     answer = { bytes: 1000, chunked: false };
-    expect(await queries.profile(userId)).toHaveProperty('displayname');
+    expect(await queries.profile(userId, '@me:tester.example')).toHaveProperty('displayname');
   });
 });
