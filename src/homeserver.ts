@@ -56,6 +56,7 @@ import { PolicyServer } from './services/federation/policy-server.js';
 import { POLICY_SERVER_KEY_VERSION } from './core/policy-server.js';
 import { FederationEventHandler } from './services/federation/receive.js';
 import { FederationEventServer } from './services/federation/serve.js';
+import { FederationBackfill } from './services/federation/backfill.js';
 import { FederationMembership } from './services/federation/membership.js';
 import { IpPolicy } from './services/net/ip-policy.js';
 import { FederationEdus } from './services/federation/edus.js';
@@ -239,6 +240,8 @@ export class Homeserver {
       storage, pipeline: this.pipeline, keys: this.keyRing, client: this.federationClient, acl: this.serverAcls, policy: this.policyCheck, serverName: config.server_name, log,
     });
     this.federationEventServer = new FederationEventServer(storage, this.serverAcls, config.server_name);
+    // /messages pages back into history that only other servers hold.
+    this.timeline.history = new FederationBackfill({ storage, keys: this.keyRing, client: this.federationClient, acl: this.serverAcls, events: this.federationEvents, serverName: config.server_name, log });
     this.federationMembership = new FederationMembership({
       storage, pipeline: this.pipeline, keys: this.keyRing, client: this.federationClient, acl: this.serverAcls,
       handler: this.federationEvents, server: this.federationEventServer, outbound: this.federationOutbound,

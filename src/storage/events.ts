@@ -27,6 +27,19 @@ export interface StoredEvent {
   stateGroup: number | null;
   replacesState: string | null;
   txn: { userId: string; deviceId: string; txnId: string } | null;
+  /** A backfilled event's timeline position (negative, below the room-events stream: migration 016); absent for the others, whose position is their nid. */
+  backfillPos?: number;
+}
+
+/** An event of a room's earlier history, fetched with /backfill (services/federation/backfill.ts). */
+export interface BackfilledEvent {
+  event: RoomEvent;
+  rejectedReason: string | null;
+  /** The state before the event: exactly stored group `group`, or `state` (stored as deltas over `parent`). */
+  before: { state: NidStateMap; group?: number; parent?: number | null };
+  replacesState: string | null;
+  /** Its timeline position: below every position the room has. */
+  position: number;
 }
 
 export interface NewEvent {
@@ -53,7 +66,7 @@ export interface CurrentStateUpdate {
 type EventRow = {
   nid: number; event_id: string; json: string; rejected_reason: string | null; soft_failed: number;
   outlier: number; state_group: number | null; replaces_state: string | null;
-  txn_user_id: string | null; txn_device_id: string | null; txn_id: string | null;
+  txn_user_id: string | null; txn_device_id: string | null; txn_id: string | null; backfill_pos: number | null;
 };
 
 /**
@@ -92,7 +105,7 @@ const upsertJoin = prepared((db, p: { roomId: string; userId: string; nid: numbe
   db.insertInto('memberships').values({ room_id: p.roomId, user_id: p.userId, membership: 'join', event_nid: p.nid, forgotten: 0, last_join_nid: p.nid })
     .onConflict((oc) => oc.columns(['room_id', 'user_id']).doUpdateSet({ membership: 'join', event_nid: p.nid, forgotten: 0, last_join_nid: p.nid })));
 
-const EVENT_COLUMNS = ['nid', 'event_id', 'json', 'rejected_reason', 'soft_failed', 'outlier', 'state_group', 'replaces_state', 'txn_user_id', 'txn_device_id', 'txn_id'] as const;
+const EVENT_COLUMNS = ['nid', 'event_id', 'json', 'rejected_reason', 'soft_failed', 'outlier', 'state_group', 'replaces_state', 'txn_user_id', 'txn_device_id', 'txn_id', 'backfill_pos'] as const;
 const CACHE_EVENTS = 20_000;
 
 export class EventStore {
@@ -102,6 +115,8 @@ export class EventStore {
 
   private readonly writer: WriteBatcher;
   private readonly persistHooks: PersistHook[] = [];
+  /** The lowest nid handed to a backfilled event by this process (negative nids: persistBackfilled). */
+  private lowestNid = 0;
 
   constructor(private readonly db: DB, readonly state: StateStore, groupCommit: boolean) {
     this.writer = new WriteBatcher(db, groupCommit);
@@ -260,6 +275,70 @@ export class EventStore {
       if (room) this.rooms.set(ev.room_id, { ...room, currentStateGroup: current.group === 'self' ? group : current.group, forwardExtremities: current.extremities });
     }
     return nid;
+  }
+
+  // ---- federation: a room's earlier history ----
+
+  /**
+   * Writes one backfilled event: its state group, edges and redaction, at timeline position
+   * `position` (migration 016). Unlike `persist` it leaves the room's current state and forward
+   * extremities alone and runs no persist hooks (push actions, search): old history is neither
+   * news nor a notification. An event held as an outlier takes its place in the DAG (it keeps its
+   * nid, which state refers to); a new one gets a negative nid, below the room-events stream,
+   * so that no stream reader (/sync) ever takes it for a new event. An event already in the
+   * timeline is left as it is. Returns the stored event.
+   */
+  async persistBackfilled(e: BackfilledEvent): Promise<StoredEvent> {
+    const ev = e.event;
+    const needsGroup = ev.state_key !== undefined || e.before.group === undefined;
+    if (needsGroup) {
+      const keys: StateKey[] = [...e.before.state.keys()];
+      if (ev.state_key !== undefined) keys.push(stateKey(ev.type, ev.state_key));
+      await this.state.internKeys(keys);
+    }
+    let groupState: NidStateMap | undefined;
+    const result = await this.writer.run(async (tx) => {
+      const existing = await tx.selectFrom('events').select(['nid', 'outlier']).where('event_id', '=', ev.event_id).executeTakeFirst();
+      if (existing && existing.outlier === 0) return { nid: Number(existing.nid), group: null, fresh: false, skipped: true };
+      let nid: number;
+      if (existing) {
+        nid = Number(existing.nid);
+      } else {
+        const min = await tx.selectFrom('events').select((eb) => eb.fn.min('nid').as('min')).executeTakeFirst();
+        // Synchronous from here to the insert: concurrent backfills of other rooms get other nids.
+        nid = Math.min(Number(min?.min ?? 0), this.lowestNid, 0) - 1;
+        this.lowestNid = nid;
+        await tx.insertInto('events').values({
+          nid, event_id: ev.event_id, room_id: ev.room_id, type: ev.type, state_key: ev.state_key ?? null, sender: ev.sender,
+          depth: ev.depth, origin_server_ts: ev.origin_server_ts, json: JSON.stringify(stripUnsigned(ev)),
+          outlier: 0, rejected_reason: e.rejectedReason, soft_failed: 0, state_group: null, replaces_state: e.replacesState,
+          txn_user_id: null, txn_device_id: null, txn_id: null, backfill_pos: e.position,
+        }).execute();
+      }
+      let group = e.before.group ?? null;
+      if (needsGroup) {
+        const after = new Map(e.before.state);
+        if (ev.state_key !== undefined && e.rejectedReason === null) after.set(stateKey(ev.type, ev.state_key), nid);
+        group = await this.state.createGroup(tx, ev.room_id, after, e.before.group ?? e.before.parent ?? null);
+        groupState = after;
+      }
+      await tx.updateTable('events').set({
+        outlier: 0, state_group: group, backfill_pos: e.position, rejected_reason: e.rejectedReason, replaces_state: e.replacesState,
+      }).where('nid', '=', nid).execute();
+      for (const prev of new Set(ev.prev_events.map(refId))) await insertEdge(tx, { nid, prev });
+      const redacts = e.rejectedReason === null ? await redactionTarget(tx, ev) : undefined;
+      if (redacts !== undefined) {
+        await tx.insertInto('redactions').values({ redacts, redaction_id: ev.event_id }).onConflict((oc) => oc.doNothing()).execute();
+        this.byId.delete(redacts);
+      }
+      return { nid, group, fresh: !existing, skipped: false };
+    });
+    if (result.skipped) return (await this.getEventsByNid([result.nid])).get(result.nid)!;
+    if (result.group !== null && groupState) this.state.rememberGroup(result.group, groupState);
+    return this.remember({
+      nid: result.nid, event: ev, rejectedReason: e.rejectedReason, softFailed: false, outlier: false, stateGroup: result.group,
+      replacesState: e.replacesState, txn: null, backfillPos: e.position,
+    });
   }
 
   // ---- federation: events we hold without their place in the DAG ----
@@ -468,6 +547,7 @@ function toStored(r: EventRow): StoredEvent {
     stateGroup: r.state_group === null ? null : Number(r.state_group),
     replacesState: r.replaces_state,
     txn: r.txn_user_id && r.txn_device_id && r.txn_id ? { userId: r.txn_user_id, deviceId: r.txn_device_id, txnId: r.txn_id } : null,
+    ...(r.backfill_pos === null ? {} : { backfillPos: Number(r.backfill_pos) }),
   };
 }
 

@@ -16,6 +16,7 @@ import * as m011 from './migrations/011-search.js';
 import * as m010 from './migrations/010-push.js';
 import * as m012 from './migrations/012-media.js';
 import * as m014 from './migrations/014-federation-events.js';
+import * as m016 from './migrations/016-backfill.js';
 
 const MIGRATIONS: Record<string, Migration> = {
   '001-accounts': m001,
@@ -33,6 +34,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '010-push': m010,
   '012-media': m012,
   '014-federation-events': m014,
+  '016-backfill': m016,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

@@ -3,7 +3,7 @@ import type { DB } from './database.js';
 
 export interface TimelineQuery {
   roomId: string;
-  /** Exclusive bound: events strictly after (dir f) or before (dir b) this nid. */
+  /** Exclusive bound: events strictly after (dir f) or before (dir b) this position (see timelinePositions). */
   from: number;
   dir: 'b' | 'f';
   limit: number;
@@ -63,16 +63,76 @@ export class RoomStore {
 
   /** Event nids of one page of a room's timeline (accepted, not soft-failed events), in `dir` order. */
   async timeline(q: TimelineQuery): Promise<number[]> {
-    let sel = this.db.selectFrom('events').select('nid')
+    return (await this.timelinePositions(q)).map((r) => r.nid);
+  }
+
+  /**
+   * One page of a room's timeline with each event's position. Positions run through two
+   * regions: backfilled history (`backfill_pos`, negative, migration 016) below the room-events
+   * stream (positions are nids, positive). Bounds are exclusive positions.
+   */
+  async timelinePositions(q: TimelineQuery): Promise<Array<{ nid: number; pos: number }>> {
+    const out: Array<{ nid: number; pos: number }> = [];
+    const stream = async (limit: number) => {
+      let sel = this.filtered(q).select('nid').where('backfill_pos', 'is', null);
+      sel = q.dir === 'b' ? sel.where('nid', '<', q.from) : sel.where('nid', '>', q.from);
+      if (q.to !== undefined) sel = q.dir === 'b' ? sel.where('nid', '>', q.to) : sel.where('nid', '<', q.to);
+      const rows = await sel.orderBy('nid', q.dir === 'b' ? 'desc' : 'asc').limit(limit).execute();
+      for (const r of rows) out.push({ nid: Number(r.nid), pos: Number(r.nid) });
+    };
+    const history = async (limit: number) => {
+      let sel = this.filtered(q).select(['nid', 'backfill_pos']).where('backfill_pos', 'is not', null);
+      sel = q.dir === 'b' ? sel.where('backfill_pos', '<', q.from) : sel.where('backfill_pos', '>', q.from);
+      if (q.to !== undefined) sel = q.dir === 'b' ? sel.where('backfill_pos', '>', q.to) : sel.where('backfill_pos', '<', q.to);
+      const rows = await sel.orderBy('backfill_pos', q.dir === 'b' ? 'desc' : 'asc').limit(limit).execute();
+      for (const r of rows) out.push({ nid: Number(r.nid), pos: Number(r.backfill_pos) });
+    };
+    const streamInRange = q.dir === 'b' ? q.from > 1 : q.to === undefined || q.to > 1;
+    const historyInRange = q.dir === 'b' ? q.to === undefined || q.to < -1 : q.from < -1;
+    if (q.dir === 'b') {
+      if (streamInRange) await stream(q.limit);
+      if (historyInRange && out.length < q.limit) await history(q.limit - out.length);
+    } else {
+      if (historyInRange) await history(q.limit);
+      if (streamInRange && out.length < q.limit) await stream(q.limit - out.length);
+    }
+    return out;
+  }
+
+  private filtered(q: TimelineQuery) {
+    let sel = this.db.selectFrom('events')
       .where('room_id', '=', q.roomId).where('outlier', '=', 0).where('rejected_reason', 'is', null).where('soft_failed', '=', 0);
-    sel = q.dir === 'b' ? sel.where('nid', '<', q.from) : sel.where('nid', '>', q.from);
-    if (q.to !== undefined) sel = q.dir === 'b' ? sel.where('nid', '>', q.to) : sel.where('nid', '<', q.to);
     if (q.types?.length) sel = sel.where('type', 'in', q.types);
     if (q.notTypes?.length) sel = sel.where('type', 'not in', q.notTypes);
     if (q.senders?.length) sel = sel.where('sender', 'in', q.senders);
     if (q.notSenders?.length) sel = sel.where('sender', 'not in', q.notSenders);
-    const rows = await sel.orderBy('nid', q.dir === 'b' ? 'desc' : 'asc').limit(q.limit).execute();
-    return rows.map((r) => Number(r.nid));
+    return sel;
+  }
+
+  /**
+   * Where a room's known history runs out: the prev events of its oldest accepted timeline
+   * events (the lowest `scan` positions) that are not themselves in the timeline (unknown, or
+   * held only as outliers). Empty when the history reaches the room's create event.
+   */
+  async backwardExtremities(roomId: string, scan = 20): Promise<string[]> {
+    const base = () => this.db.selectFrom('events').select('nid')
+      .where('room_id', '=', roomId).where('outlier', '=', 0).where('rejected_reason', 'is', null).where('soft_failed', '=', 0);
+    const oldest = (await base().where('backfill_pos', 'is not', null).orderBy('backfill_pos', 'asc').limit(scan).execute()).map((r) => Number(r.nid));
+    if (oldest.length < scan) {
+      oldest.push(...(await base().where('backfill_pos', 'is', null).orderBy('nid', 'asc').limit(scan - oldest.length).execute()).map((r) => Number(r.nid)));
+    }
+    if (oldest.length === 0) return [];
+    const prevs = [...new Set((await this.db.selectFrom('event_edges').select('prev_event_id').where('event_nid', 'in', oldest).execute()).map((r) => r.prev_event_id))];
+    if (prevs.length === 0) return [];
+    const held = new Set((await this.db.selectFrom('events').select('event_id').where('event_id', 'in', prevs).where('outlier', '=', 0).execute()).map((r) => r.event_id));
+    return prevs.filter((id) => !held.has(id)).sort();
+  }
+
+  /** The lowest backfilled position of a room's timeline, or 0 when nothing was backfilled. */
+  async lowestBackfillPosition(roomId: string): Promise<number> {
+    const r = await this.db.selectFrom('events').select('backfill_pos').where('room_id', '=', roomId).where('backfill_pos', 'is not', null)
+      .orderBy('backfill_pos', 'asc').limit(1).executeTakeFirst();
+    return r?.backfill_pos == null ? 0 : Math.min(0, Number(r.backfill_pos));
   }
 
   /** The highest event position in the room-events stream. */

@@ -1,4 +1,4 @@
-import type { Generated } from 'kysely';
+import type { ColumnType, Generated } from 'kysely';
 
 // Table types for Kysely. Booleans are stored as 0/1 integers and timestamps as
 // milliseconds since the epoch in BIGINT columns, the same on both databases.
@@ -104,6 +104,8 @@ export interface EventsTable {
   txn_user_id: string | null;
   txn_device_id: string | null;
   txn_id: string | null;
+  /** Migration 016: the timeline position of a backfilled event (negative), NULL for the others (position = nid). */
+  backfill_pos: ColumnType<number | null, number | null | undefined, number | null>;
 }
 
 export interface EventEdgesTable { event_nid: number; prev_event_id: string }

@@ -6,7 +6,7 @@ import { forbidden, missingParam, notFound } from '../../errors.js';
 import type { Homeserver } from '../../homeserver.js';
 import type { StoredEvent } from '../../storage/events.js';
 import type { NidStateMap } from '../../storage/state.js';
-import { parseStreamToken } from '../../services/rooms/timeline.js';
+import { parseTimelineToken } from '../../services/rooms/timeline.js';
 import { DEFAULT_INITIAL_SYNC_LIMIT } from '../../services/rooms/previews.js';
 import { requester } from '../server.js';
 import { checkRoomId } from './rooms.js';
@@ -162,7 +162,7 @@ export function roomReadRoutes(app: FastifyInstance, hs: Homeserver): void {
 
 /** The state at a stream token (spec: `at` of GET /members): the state after the last event before it. */
 async function stateAtToken(hs: Homeserver, roomId: string, token: string, fallback: NidStateMap): Promise<NidStateMap> {
-  const position = parseStreamToken(token);
+  const position = parseTimelineToken(token);
   const [nid] = await hs.storage.rooms.timeline({ roomId, from: position + 1, dir: 'b', limit: 1 }); // at or before the position
   if (nid === undefined) return fallback;
   const ev = (await hs.storage.events.getEventsByNid([nid])).get(nid);

@@ -23,19 +23,43 @@ export function parseStreamToken(token: string): number {
   if (sync) return sync.events;
   throw new MatrixError('M_INVALID_PARAM', `Invalid pagination token ${JSON.stringify(token)}`, 400);
 }
+
+/**
+ * A room timeline's tokens (/messages, /context) name a position in the stream or, below it,
+ * in the room's backfilled history: negative positions (migration 016), `s-<N>`.
+ */
+export function parseTimelineToken(token: string): number {
+  const m = /^s-(\d{1,16})$/.exec(token);
+  return m ? -Number(m[1]) : parseStreamToken(token);
+}
 export const streamToken = (position: number) => `s${position}`;
+/** Below every timeline position: where forward pagination without `from` starts. */
+const TIMELINE_START = -(10 ** 15);
+/** A stored event's timeline position. */
+export const positionOf = (s: StoredEvent) => s.backfillPos ?? s.nid;
+/** Backfill rounds one /messages request may wait for (each one /backfill from another server). */
+const MAX_BACKFILL_ROUNDS = 3;
+
+/** Where a room's older history comes from when we run out of it (services/federation/backfill.ts). */
+export interface HistorySource {
+  /** Adds the events just before the oldest ones held; resolves to how many were added. */
+  backfill(roomId: string): Promise<number>;
+}
 
 /** The RoomEventFilter of /messages and /context (core/filter.ts, shared with /sync). */
 export type EventFilter = RoomEventFilter;
 
 export class Timeline {
+  /** Set when federation is on: backwards pagination then reaches history held by other servers. */
+  history?: HistorySource;
+
   constructor(private readonly storage: Storage, private readonly visibility: Visibility, private readonly formatter: EventFormatter) {}
 
   async messages(viewer: Viewer, roomId: string, q: { from?: string; to?: string; dir: 'b' | 'f'; limit: number; filter?: EventFilter }):
     Promise<{ chunk: ClientEvent[]; start: string; end?: string; state?: ClientEvent[] }> {
     await this.requireCanRead(viewer.userId, roomId);
-    const from = q.from !== undefined ? parseStreamToken(q.from) : q.dir === 'b' ? await this.storage.rooms.maxStreamPosition() : 0;
-    const to = q.to !== undefined ? parseStreamToken(q.to) : undefined;
+    const from = q.from !== undefined ? parseTimelineToken(q.from) : q.dir === 'b' ? await this.storage.rooms.maxStreamPosition() : TIMELINE_START;
+    const to = q.to !== undefined ? parseTimelineToken(q.to) : undefined;
     const limit = Math.max(0, Math.min(q.filter?.limit ?? q.limit, 1000));
     const page = await this.page(viewer, roomId, from, q.dir, limit, q.filter, to);
     const chunk = await this.formatter.format(page.chunk, viewer);
@@ -61,8 +85,8 @@ export class Timeline {
     const beforeLimit = Math.floor(total / 2);
     const page = (dir: 'b' | 'f', from: number, n: number) => n === 0 ? Promise.resolve({ chunk: [] as StoredEvent[], last: from })
       : this.page(viewer, roomId, from, dir, n, filter);
-    const before = await page('b', target.nid - 1, beforeLimit);
-    const after = await page('f', target.nid, total - beforeLimit);
+    const before = await page('b', positionOf(target) - 1, beforeLimit);
+    const after = await page('f', positionOf(target), total - beforeLimit);
     const last = after.chunk.length ? after.chunk[after.chunk.length - 1] : target;
     // spec: the filter applies to `state` too; with lazy-loaded members only the senders' member events are kept.
     const stateMap = last.stateGroup === null ? new Map<string, number>() : await this.storage.state.loadGroup(last.stateGroup);
@@ -86,8 +110,9 @@ export class Timeline {
   async around(viewer: Viewer, target: StoredEvent, beforeLimit: number, afterLimit: number, filter?: EventFilter):
     Promise<{ before: StoredEvent[]; after: StoredEvent[]; start: string; end: string }> {
     const roomId = target.event.room_id;
-    const before = beforeLimit > 0 ? await this.page(viewer, roomId, target.nid - 1, 'b', beforeLimit, filter) : { chunk: [], last: target.nid - 1 };
-    const after = afterLimit > 0 ? await this.page(viewer, roomId, target.nid, 'f', afterLimit, filter) : { chunk: [], last: target.nid };
+    const at = positionOf(target);
+    const before = beforeLimit > 0 ? await this.page(viewer, roomId, at - 1, 'b', beforeLimit, filter) : { chunk: [], last: at - 1 };
+    const after = afterLimit > 0 ? await this.page(viewer, roomId, at, 'f', afterLimit, filter) : { chunk: [], last: at };
     return { before: before.chunk, after: after.chunk, start: streamToken(before.last), end: streamToken(after.last) };
   }
 
@@ -120,20 +145,39 @@ export class Timeline {
     let exhausted = !matchesRoom(filter, roomId);
     // The database applies what it can of the filter; core/filter.ts decides.
     const pushed = sqlPushdown(filter);
+    let backfills = 0;
+    let capped = false;
     // Events the user may not see are skipped; keep reading until the page is full.
     while (chunk.length < limit && !exhausted) {
       const want = limit - chunk.length;
-      const nids = await this.storage.rooms.timeline({ roomId, from: cursor, dir, limit: want, to: bound, ...pushed });
-      if (nids.length < want) exhausted = true;
-      if (nids.length === 0) break;
-      cursor = nids[nids.length - 1];
+      const rows = await this.storage.rooms.timelinePositions({ roomId, from: cursor, dir, limit: want, to: bound, ...pushed });
+      if (rows.length < want) {
+        exhausted = true;
+        // Back past the oldest event we hold: the room's earlier history may be on other
+        // servers (a room joined over federation). The new events sit below the cursor. Past
+        // the rounds one request may wait for, the page ends with a token to go on from.
+        if (dir === 'b' && to === undefined && this.history) {
+          if (backfills === MAX_BACKFILL_ROUNDS) {
+            capped = true;
+          } else {
+            backfills++;
+            if ((await this.history.backfill(roomId)) > 0) exhausted = false;
+          }
+        }
+      }
+      if (rows.length === 0) {
+        if (exhausted) break;
+        continue;
+      }
+      cursor = rows[rows.length - 1].pos;
+      const nids = rows.map((r) => r.nid);
       const loaded = await this.storage.events.getEventsByNid(nids);
       const events = nids.map((n) => loaded.get(n)).filter((e): e is StoredEvent => e !== undefined && matchesRoomEventFilter(filter, e.event));
       // spec: modules/ignore_users: events from users the viewer ignores are hidden, except state events.
       const ignored = await this.storage.accountData.ignoredUsers(viewer.userId);
       chunk.push(...(await this.visibility.filter(viewer.userId, roomId, events)).filter((s) => s.event.state_key !== undefined || !ignored.has(s.event.sender)));
     }
-    return { chunk, last: dir === 'b' ? cursor - 1 : cursor, exhausted };
+    return { chunk, last: dir === 'b' ? cursor - 1 : cursor, exhausted: exhausted && !capped };
   }
 
   /** The member events, in the state at `at`, of the senders of `events`. */
