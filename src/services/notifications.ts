@@ -133,7 +133,7 @@ export class NotificationService {
    * notifications as read": "either by using the API or by sending an event"), and a local user
    * joining starts counting from their join.
    */
-  readonly recordPushActions: PersistHook = async (tx, e, nid) => {
+  readonly recordPushActions: PersistHook = async (tx, e, nid, defer) => {
     const ev = e.event;
     if (e.rejectedReason !== null || e.softFailed || e.stateGroupBefore === null) return;
     const ctx = await this.roomContext(tx, ev.room_id, e.stateGroupBefore);
@@ -150,7 +150,7 @@ export class NotificationService {
     if (recipients > 0) {
       await this.loadUsers(tx, ctx, invitee);
       const rows = this.evaluate(ev, nid, ctx, invitee);
-      if (rows.length > 0) await this.storage.pushActions.record(tx, { roomId: ev.room_id, eventNid: nid, threadId }, rows);
+      if (rows.length > 0) this.storage.pushActions.queue(defer, { roomId: ev.room_id, eventNid: nid, eventId: ev.event_id, threadId }, rows);
     }
     if (senderIsLocal) await this.storage.pushActions.markRead(tx, ev.room_id, ev.sender, threadId, nid);
     if (joiner !== undefined) await this.storage.pushActions.markRead(tx, ev.room_id, joiner, JOINED, nid);

@@ -107,6 +107,21 @@ const upsertJoin = prepared((db, p: { roomId: string; userId: string; nid: numbe
 
 const EVENT_COLUMNS = ['nid', 'event_id', 'json', 'rejected_reason', 'soft_failed', 'outlier', 'state_group', 'replaces_state', 'txn_user_id', 'txn_device_id', 'txn_id', 'backfill_pos'] as const;
 const CACHE_EVENTS = 20_000;
+/** Rows per multi-row insert (16 columns: well under either database's limit on parameters). */
+const ROWS_PER_INSERT = 500;
+
+/** The events row of a new event. A state event's group includes the event itself, so it is set after the insert. */
+function eventRow(e: NewEvent) {
+  const ev = e.event;
+  return {
+    event_id: ev.event_id, room_id: ev.room_id, type: ev.type, state_key: ev.state_key ?? null, sender: ev.sender,
+    depth: ev.depth, origin_server_ts: ev.origin_server_ts, json: JSON.stringify(stripUnsigned(ev)),
+    rejected_reason: e.rejectedReason, soft_failed: e.softFailed ? 1 : 0,
+    state_group: e.stateAfter ? null : e.stateGroupBefore,
+    replaces_state: e.replacesState,
+    txn_user_id: e.txn?.userId ?? null, txn_device_id: e.txn?.deviceId ?? null, txn_id: e.txn?.txnId ?? null,
+  };
+}
 
 export class EventStore {
   private readonly byId = new Map<string, StoredEvent>();
@@ -207,74 +222,121 @@ export class EventStore {
 
   /** Writes one event and everything that follows from it, in one transaction. Returns its nid. */
   async persist(e: NewEvent, current: CurrentStateUpdate | null, newRoom?: { roomId: string; roomVersion: string; creator: string; now: number }): Promise<number> {
-    const ev = e.event;
+    return (await this.persistMany([{ e, current }], newRoom))[0]!;
+  }
+
+  /**
+   * Writes events one after another, each as `persist` would, in one transaction: a run of
+   * events received together shares one commit (on PostgreSQL a commit is a WAL flush). Each
+   * item's `current` must already account for the items before it. Returns their nids.
+   */
+  async persistMany(items: ReadonlyArray<{ e: NewEvent; current: CurrentStateUpdate | null }>, newRoom?: { roomId: string; roomVersion: string; creator: string; now: number }): Promise<number[]> {
     // The keys of a new state group need ids; a message makes no group and needs none (its room's
     // state may have thousands of keys).
-    if (e.stateAfter) {
+    for (const { e } of items) {
+      if (!e.stateAfter) continue;
       const keys: StateKey[] = [...e.stateAfter.state.keys()];
-      if (ev.state_key !== undefined) keys.push(stateKey(ev.type, ev.state_key));
+      if (e.event.state_key !== undefined) keys.push(stateKey(e.event.type, e.event.state_key));
       await this.state.internKeys(keys);
     }
 
-    let groupState: NidStateMap | undefined;
-    const { nid, group } = await this.writer.run(async (tx, defer) => {
+    const groupStates = new Map<number, NidStateMap>();
+    const plain = items.length > 1 && !newRoom && items.every(({ e, current }) => !e.stateAfter && (!current || (current.group !== 'self' && current.state === current.previous)));
+    const written = await this.writer.run(async (tx, defer) => {
       if (newRoom) await this.insertRoom(tx, newRoom);
-      const inserted = await insertEvent(tx, {
-        event_id: ev.event_id, room_id: ev.room_id, type: ev.type, state_key: ev.state_key ?? null, sender: ev.sender,
-        depth: ev.depth, origin_server_ts: ev.origin_server_ts, json: JSON.stringify(stripUnsigned(ev)),
-        rejected_reason: e.rejectedReason, soft_failed: e.softFailed ? 1 : 0,
-        // A state event's group includes the event itself, so it is known only after the insert.
-        state_group: e.stateAfter ? null : e.stateGroupBefore,
-        replaces_state: e.replacesState,
-        txn_user_id: e.txn?.userId ?? null, txn_device_id: e.txn?.deviceId ?? null, txn_id: e.txn?.txnId ?? null,
-      });
-      const nid = Number(inserted.rows[0].nid);
-
-      let group = e.stateGroupBefore;
-      if (e.stateAfter) {
-        const after = new Map(e.stateAfter.state);
-        if (ev.state_key !== undefined && e.rejectedReason === null) after.set(stateKey(ev.type, ev.state_key), nid);
-        group = await this.state.createGroup(tx, ev.room_id, after, e.stateAfter.parent);
-        groupState = after;
-        await setEventStateGroup(tx, { nid, group });
-      }
-
-      for (const prev of new Set(ev.prev_events.map(refId))) await insertEdge(tx, { nid, prev });
-      const redacts = e.rejectedReason === null ? await redactionTarget(tx, ev) : undefined;
-      if (redacts !== undefined) {
-        await tx.insertInto('redactions').values({ redacts, redaction_id: ev.event_id }).onConflict((oc) => oc.doNothing()).execute();
-        this.byId.delete(redacts);
-      }
-      // ---- relations index (storage/relations.ts): same transaction as the event ----
-      await indexRelations(tx, e, nid);
-      // ---- push actions and unread counts (services/notifications.ts): same transaction as the event ----
-      for (const hook of this.persistHooks) await hook(tx, e, nid, defer);
-
-      if (current) {
-        const addsItself = current.group === 'self' && ev.state_key !== undefined && e.rejectedReason === null;
-        // A message leaves the current state as it was: nothing to compare (or copy) then.
-        if (addsItself || current.state !== current.previous) {
-          const state = new Map(current.state);
-          if (addsItself) state.set(stateKey(ev.type, ev.state_key as string), nid);
-          await this.applyCurrentStateDelta(tx, ev.room_id, current.previous, state, ev, nid);
-        }
-        const newGroup = current.group === 'self' ? group : current.group;
-        await updateRoomHead(tx, { roomId: ev.room_id, group: newGroup, extremities: JSON.stringify(current.extremities) });
-      }
-      return { nid, group };
+      if (plain) return this.writePlainRun(tx, defer, items);
+      const out: Array<{ nid: number; group: number | null }> = [];
+      for (const { e, current } of items) out.push(await this.writeEvent(tx, defer, e, current, groupStates));
+      return out;
     });
 
-    if (group !== null && groupState) this.state.rememberGroup(group, groupState);
-    this.remember({
-      nid, event: ev, rejectedReason: e.rejectedReason, softFailed: e.softFailed, outlier: false, stateGroup: group,
-      replacesState: e.replacesState, txn: e.txn,
-    });
     if (newRoom) this.rooms.delete(newRoom.roomId);
-    if (current) {
-      const room = this.rooms.get(ev.room_id);
-      if (room) this.rooms.set(ev.room_id, { ...room, currentStateGroup: current.group === 'self' ? group : current.group, forwardExtremities: current.extremities });
+    items.forEach(({ e, current }, i) => {
+      const { nid, group } = written[i]!;
+      const groupState = group === null ? undefined : groupStates.get(group);
+      if (group !== null && groupState) this.state.rememberGroup(group, groupState);
+      this.remember({
+        nid, event: e.event, rejectedReason: e.rejectedReason, softFailed: e.softFailed, outlier: false, stateGroup: group,
+        replacesState: e.replacesState, txn: e.txn,
+      });
+      if (current) {
+        const room = this.rooms.get(e.event.room_id);
+        if (room) this.rooms.set(e.event.room_id, { ...room, currentStateGroup: current.group === 'self' ? group : current.group, forwardExtremities: current.extremities });
+      }
+    });
+    return written.map((w) => w.nid);
+  }
+
+  /** The writes of one event inside a transaction (persistMany). A new state group's contents go into `groupStates`. */
+  private async writeEvent(tx: Tx, defer: Defer, e: NewEvent, current: CurrentStateUpdate | null, groupStates: Map<number, NidStateMap>): Promise<{ nid: number; group: number | null }> {
+    const ev = e.event;
+    const inserted = await insertEvent(tx, eventRow(e));
+    const nid = Number(inserted.rows[0].nid);
+
+    let group = e.stateGroupBefore;
+    if (e.stateAfter) {
+      const after = new Map(e.stateAfter.state);
+      if (ev.state_key !== undefined && e.rejectedReason === null) after.set(stateKey(ev.type, ev.state_key), nid);
+      group = await this.state.createGroup(tx, ev.room_id, after, e.stateAfter.parent);
+      groupStates.set(group, after);
+      await setEventStateGroup(tx, { nid, group });
     }
-    return nid;
+
+    for (const prev of new Set(ev.prev_events.map(refId))) await insertEdge(tx, { nid, prev });
+    await this.writeFollowing(tx, defer, e, nid);
+
+    if (current) {
+      const addsItself = current.group === 'self' && ev.state_key !== undefined && e.rejectedReason === null;
+      // A message leaves the current state as it was: nothing to compare (or copy) then.
+      if (addsItself || current.state !== current.previous) {
+        const state = new Map(current.state);
+        if (addsItself) state.set(stateKey(ev.type, ev.state_key as string), nid);
+        await this.applyCurrentStateDelta(tx, ev.room_id, current.previous, state, ev, nid);
+      }
+      const newGroup = current.group === 'self' ? group : current.group;
+      await updateRoomHead(tx, { roomId: ev.room_id, group: newGroup, extremities: JSON.stringify(current.extremities) });
+    }
+    return { nid, group };
+  }
+
+  /** What follows from an event once its row and edges are written: its redaction, relation, push actions and search entry. */
+  private async writeFollowing(tx: Tx, defer: Defer, e: NewEvent, nid: number): Promise<void> {
+    const ev = e.event;
+    const redacts = e.rejectedReason === null ? await redactionTarget(tx, ev) : undefined;
+    if (redacts !== undefined) {
+      await tx.insertInto('redactions').values({ redacts, redaction_id: ev.event_id }).onConflict((oc) => oc.doNothing()).execute();
+      this.byId.delete(redacts);
+    }
+    // ---- relations index (storage/relations.ts): same transaction as the event ----
+    await indexRelations(tx, e, nid);
+    // ---- push actions and unread counts (services/notifications.ts), search: same transaction as the event ----
+    for (const hook of this.persistHooks) await hook(tx, e, nid, defer);
+  }
+
+  /**
+   * persistMany for events that make no state group and leave the current state as it was (a
+   * run of messages received together): their rows and edges in multi-row statements, the
+   * room's head written once, after the last of them.
+   */
+  private async writePlainRun(tx: Tx, defer: Defer, items: ReadonlyArray<{ e: NewEvent; current: CurrentStateUpdate | null }>): Promise<Array<{ nid: number; group: number | null }>> {
+    const nids = new Map<string, number>();
+    for (let i = 0; i < items.length; i += ROWS_PER_INSERT) {
+      const rows = await tx.insertInto('events').values(items.slice(i, i + ROWS_PER_INSERT).map(({ e }) => ({ ...eventRow(e), outlier: 0 })))
+        .returning(['nid', 'event_id']).execute();
+      for (const r of rows) nids.set(r.event_id, Number(r.nid));
+    }
+    const nidOf = (e: NewEvent) => nids.get(e.event.event_id)!;
+    const edges = items.flatMap(({ e }) => [...new Set(e.event.prev_events.map(refId))].map((prev) => ({ event_nid: nidOf(e), prev_event_id: prev })));
+    for (let i = 0; i < edges.length; i += ROWS_PER_INSERT) {
+      await tx.insertInto('event_edges').values(edges.slice(i, i + ROWS_PER_INSERT)).onConflict((oc) => oc.doNothing()).execute();
+    }
+    for (const { e } of items) await this.writeFollowing(tx, defer, e, nidOf(e));
+    const heads = new Map<string, CurrentStateUpdate>();
+    for (const { e, current } of items) if (current) heads.set(e.event.room_id, current);
+    for (const [roomId, current] of heads) {
+      await updateRoomHead(tx, { roomId, group: current.group as number | null, extremities: JSON.stringify(current.extremities) });
+    }
+    return items.map(({ e }) => ({ nid: nidOf(e), group: e.stateGroupBefore }));
   }
 
   // ---- federation: a room's earlier history ----

@@ -3,7 +3,9 @@
 // (services/notifications.ts), so they never disagree with the events table, restarts included.
 // spec: client-server-api modules/push "Receiving notifications", "Marking notifications as read"
 import type { RoomEvent } from '../core/pdu.js';
+import { sql } from 'kysely';
 import type { DB, Tx } from './database.js';
+import type { Defer } from './write-batcher.js';
 
 /** The thread ID of the main timeline (spec: "Threaded read receipts"). */
 export const MAIN_THREAD = 'main';
@@ -15,6 +17,8 @@ export const JOINED = '';
 const UNTHREADED = '';
 const READ_RECEIPT_TYPES = ['m.read', 'm.read.private'];
 const ROWS_PER_INSERT = 500;
+
+interface PendingRows { at: { roomId: string; eventNid: number; eventId: string; threadId: string }; rows: readonly PushActionRow[] }
 
 export interface PushActionRow {
   /** A user, or EVERY_MEMBER. */
@@ -67,13 +71,36 @@ export class PushActionStore {
     return out;
   }
 
-  /** Records what one event did for the room's local members. */
-  async record(tx: Tx, at: { roomId: string; eventNid: number; threadId: string }, rows: readonly PushActionRow[]): Promise<void> {
+  /**
+   * Records what one event did for the room's local members. The rows are written at the end of
+   * the write's transaction (WriteBatcher.run's `defer`), those of all its events in multi-row
+   * statements; rows of an event a redaction in the same commit targets are not written
+   * (forgetEvent could not delete them yet).
+   */
+  queue(defer: Defer, at: { roomId: string; eventNid: number; eventId: string; threadId: string }, rows: readonly PushActionRow[]): void {
+    let pending = this.pending.get(defer);
+    if (!pending) {
+      const list: PendingRows[] = [];
+      pending = list;
+      this.pending.set(defer, list);
+      defer((tx) => this.insertRows(tx, list));
+    }
+    pending.push({ at, rows });
+  }
+
+  /** Rows waiting for the end of their write's transaction, per write (its `defer`). */
+  private readonly pending = new WeakMap<Defer, PendingRows[]>();
+
+  private async insertRows(tx: Tx, pending: PendingRows[]): Promise<void> {
+    const rows = pending.flatMap(({ at, rows: r }) => r.map((row) => ({ at, row })));
     for (let i = 0; i < rows.length; i += ROWS_PER_INSERT) {
-      await tx.insertInto('event_push_actions').values(rows.slice(i, i + ROWS_PER_INSERT).map((r) => ({
-        room_id: at.roomId, event_nid: at.eventNid, user_id: r.userId, thread_id: at.threadId,
-        notify: r.notify ? 1 : 0, highlight: r.highlight ? 1 : 0, actions: r.actions,
-      }))).execute();
+      const values = sql.join(rows.slice(i, i + ROWS_PER_INSERT).map(({ at, row }) =>
+        sql`(${at.roomId}, ${at.eventNid}, ${at.eventId}, ${row.userId}, ${at.threadId}, ${row.notify ? 1 : 0}, ${row.highlight ? 1 : 0}, ${row.actions})`));
+      // Parameters in VALUES reach PostgreSQL untyped (text): the numbers are cast back.
+      await sql`WITH v(room_id, event_nid, event_id, user_id, thread_id, notify, highlight, actions) AS (VALUES ${values})
+        INSERT INTO event_push_actions (room_id, event_nid, user_id, thread_id, notify, highlight, actions)
+        SELECT v.room_id, CAST(v.event_nid AS BIGINT), v.user_id, v.thread_id, CAST(v.notify AS INTEGER), CAST(v.highlight AS INTEGER), v.actions FROM v
+        WHERE NOT EXISTS (SELECT 1 FROM redactions r WHERE r.redacts = v.event_id)`.execute(tx);
     }
   }
 

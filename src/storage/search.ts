@@ -90,6 +90,10 @@ function isEmpty(q: IndexSearch): boolean {
   return q.rooms.length === 0 || q.types.length === 0 || q.query.clauses.length === 0;
 }
 
+interface PendingEntry { nid: number; eventId: string; roomId: string; sender: string; type: string; text: string }
+/** Entries per multi-row insert (6 values each). */
+const ENTRIES_PER_INSERT = 500;
+
 export class SearchStore {
   constructor(private readonly db: DB, private readonly engine: Engine) {}
 
@@ -113,21 +117,45 @@ export class SearchStore {
     }
     const text = textOf(ev);
     if (text === undefined) return;
-    // One statement, no extra round trip: skipped in an encrypted room, and when a redaction
-    // of the event arrived before it (over federation). Written at the end of the transaction
-    // (WriteBatcher.run), which also sees a redaction or encryption later in the same commit.
-    const guard = sql`NOT EXISTS (SELECT 1 FROM current_state WHERE room_id = ${ev.room_id} AND type = 'm.room.encryption' AND state_key = '')
-      AND NOT EXISTS (SELECT 1 FROM redactions WHERE redacts = ${ev.event_id})`;
-    defer(async (end) => {
-      if (this.engine === 'postgres') {
-        await sql`INSERT INTO event_search (nid, room_id, sender, type, vector)
-          SELECT ${nid}, ${ev.room_id}, ${ev.sender}, ${ev.type}, to_tsvector('simple', ${text}) WHERE ${guard}
-          ON CONFLICT (nid) DO NOTHING`.execute(end);
-      } else {
-        await sql`INSERT INTO event_search (rowid, text) SELECT ${nid}, ${text} WHERE ${guard}`.execute(end);
-      }
-    });
+    // Written at the end of the transaction (WriteBatcher.run), all the events of one write in
+    // one statement, which also sees a redaction or encryption later in the same commit.
+    let pending = this.pending.get(defer);
+    if (!pending) {
+      const rows: PendingEntry[] = [];
+      pending = rows;
+      this.pending.set(defer, rows);
+      defer((end) => this.insertEntries(end, rows));
+    }
+    pending.push({ nid, eventId: ev.event_id, roomId: ev.room_id, sender: ev.sender, type: ev.type, text });
   };
+
+  /** Index entries waiting for the end of their write's transaction, per write (its `defer`). */
+  private readonly pending = new WeakMap<Defer, PendingEntry[]>();
+
+  /**
+   * One statement per chunk, no extra round trip: an entry is skipped in an encrypted room, and
+   * when a redaction of its event arrived before it (over federation) or in the same commit.
+   */
+  private async insertEntries(tx: Tx, entries: PendingEntry[]): Promise<void> {
+    for (let i = 0; i < entries.length; i += ENTRIES_PER_INSERT) {
+      const chunk = entries.slice(i, i + ENTRIES_PER_INSERT);
+      if (this.engine === 'postgres') {
+        const values = sql.join(chunk.map((e) => sql`(${e.nid}::bigint, ${e.eventId}, ${e.roomId}, ${e.sender}, ${e.type}, ${e.text})`));
+        await sql`INSERT INTO event_search (nid, room_id, sender, type, vector)
+          SELECT v.nid, v.room_id, v.sender, v.type, to_tsvector('simple', v.text)
+          FROM (VALUES ${values}) AS v(nid, event_id, room_id, sender, type, text)
+          WHERE NOT EXISTS (SELECT 1 FROM current_state c WHERE c.room_id = v.room_id AND c.type = 'm.room.encryption' AND c.state_key = '')
+            AND NOT EXISTS (SELECT 1 FROM redactions r WHERE r.redacts = v.event_id)
+          ON CONFLICT (nid) DO NOTHING`.execute(tx);
+      } else {
+        const values = sql.join(chunk.map((e) => sql`(${e.nid}, ${e.eventId}, ${e.roomId}, ${e.text})`));
+        await sql`WITH v(nid, event_id, room_id, text) AS (VALUES ${values})
+          INSERT INTO event_search (rowid, text) SELECT v.nid, v.text FROM v
+          WHERE NOT EXISTS (SELECT 1 FROM current_state c WHERE c.room_id = v.room_id AND c.type = 'm.room.encryption' AND c.state_key = '')
+            AND NOT EXISTS (SELECT 1 FROM redactions r WHERE r.redacts = v.event_id)`.execute(tx);
+      }
+    }
+  }
 
   private async unindex(tx: Tx, eventId: string): Promise<void> {
     const target = sql`(SELECT nid FROM events WHERE event_id = ${eventId})`;

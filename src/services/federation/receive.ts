@@ -93,15 +93,75 @@ export class FederationEventHandler {
       return;
     }
     const checked = await checkPdus(this.d.keys, version, raws);
+    const passed: RoomEvent[] = [];
     for (const c of checked) {
-      if (!c.ok) {
-        if (c.eventId !== undefined) results[c.eventId] = { error: c.error };
-        this.d.log.info({ roomId, origin, eventId: c.eventId, error: c.error }, 'refused a PDU');
+      if (c.ok) {
+        passed.push(c.event);
         continue;
       }
-      const outcome = await this.d.pipeline.exclusive(roomId, () => this.processEvent(origin, version, c.event, true));
-      results[c.event.event_id] = outcome.status === 'rejected' || outcome.status === 'refused' ? { error: outcome.reason } : {};
+      if (c.eventId !== undefined) results[c.eventId] = { error: c.error };
+      this.d.log.info({ roomId, origin, eventId: c.eventId, error: c.error }, 'refused a PDU');
     }
+    await this.d.pipeline.exclusive(roomId, async () => {
+      for (let i = 0; i < passed.length;) {
+        // A run of messages that continues the room's head is checked and written in one go;
+        // anything else (state, forks, gaps, failures) goes one event at a time.
+        const run = await this.persistLinearRun(version, passed.slice(i));
+        for (const ev of run) results[ev.event_id] = {};
+        i += run.length;
+        if (i >= passed.length) break;
+        const ev = passed[i++]!;
+        const outcome = await this.processEvent(origin, version, ev, true);
+        results[ev.event_id] = outcome.status === 'rejected' || outcome.status === 'refused' ? { error: outcome.reason } : {};
+      }
+    });
+  }
+
+  /**
+   * The longest prefix of `candidates` that extends the room's head in a straight line with
+   * events that change no state and pass checks 4–7 against the current state (which is then the
+   * state before each of them, so checks 5 and 6 are one), persisted in one transaction and
+   * announced; returns those events. Empty when the first one does not qualify. The caller holds
+   * the room lock.
+   */
+  private async persistLinearRun(version: RoomVersion, candidates: RoomEvent[]): Promise<RoomEvent[]> {
+    const events = this.d.storage.events;
+    const first = candidates[0];
+    const room = first && await events.getRoom(first.room_id);
+    if (!first || !room || room.currentStateGroup === null) return [];
+    const group = room.currentStateGroup;
+    const head = await events.getEvents(room.forwardExtremities);
+    const firstPrevs = new Set(first.prev_events.map(referencedEventId));
+    if (firstPrevs.size !== room.forwardExtremities.length || !room.forwardExtremities.every((id) => firstPrevs.has(id))) return [];
+    if ([...head.values()].some((s) => s.outlier || s.stateGroup !== group)) return [];
+
+    const authIds = new Set<string>();
+    for (const ev of candidates) {
+      for (const ref of ev.auth_events) authIds.add(referencedEventId(ref));
+      if (version.roomIdIsCreateEventHash) authIds.add(`$${ev.room_id.slice(1)}`);
+    }
+    const [known, authEvents] = await Promise.all([events.getEvents(candidates.map((e) => e.event_id)), events.getEvents(authIds)]);
+    const current = await events.currentState(first.room_id);
+    const run: RoomEvent[] = [];
+    for (const candidate of candidates) {
+      let ev = candidate;
+      const previous = run.at(-1);
+      if (ev.state_key !== undefined || known.has(ev.event_id) || isCreateEvent(ev)) break;
+      if (previous !== undefined && (ev.prev_events.length !== 1 || referencedEventId(ev.prev_events[0]!) !== previous.event_id)) break;
+      if (this.checkAgainstAuthEvents(version, ev, authEvents) !== null) break;
+      if (!authorizeEvent(version, ev, await authStateFrom(events, version, current, ev)).ok) break;
+      const policy = await this.d.policy.check(ev, version, current);
+      if (!policy.recommended) break;
+      ev = policy.event;
+      run.push(ev);
+    }
+    if (run.length === 0) return [];
+    const nids = await events.persistMany(run.map((event) => ({
+      e: { event, rejectedReason: null, softFailed: false, stateAfter: null, stateGroupBefore: group, replacesState: null, txn: null },
+      current: { extremities: [event.event_id], group, state: current, previous: current },
+    })));
+    for (const nid of nids) await this.d.pipeline.announcePersisted(nid);
+    return run;
   }
 
   /**

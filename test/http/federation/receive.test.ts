@@ -1,7 +1,7 @@
 // The checks on received PDUs, in-process against a real server and database: events of a
 // second server ("remote.test") are built and signed here with its own key, and the handler is
 // given that key and a small stand-in for remote.test's federation API (the events it holds).
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import pino from 'pino';
 import { generateSigningKey, type SigningKey } from '../../../src/core/crypto.js';
 import { buildEvent, toFederationPdu } from '../../../src/core/events.js';
@@ -95,7 +95,7 @@ describe.each(ENGINES)('receiving PDUs (%s)', (engine) => {
   afterAll(async () => server?.close());
 
   /** An event of remote.test's user on top of the room's current state, as remote.test would build it. */
-  async function remoteEvent(req: { type: string; state_key?: string; content: JsonObject }, opts: { sender?: string; key?: SigningKey; prevEvents?: string[] } = {}): Promise<RoomEvent> {
+  async function remoteEvent(req: { type: string; state_key?: string; content: JsonObject; redacts?: string }, opts: { sender?: string; key?: SigningKey; prevEvents?: string[] } = {}): Promise<RoomEvent> {
     const { template } = await server.hs.pipeline.template(roomId, version, { ...req, sender: opts.sender ?? bob });
     if (opts.prevEvents) template.prev_events = opts.prevEvents;
     const built = buildEvent({ ...template, origin_server_ts: Date.now() }, version, { serverName: REMOTE, key: opts.key ?? remoteKey });
@@ -155,6 +155,51 @@ describe.each(ENGINES)('receiving PDUs (%s)', (engine) => {
     const ids = (await messages()).map((e) => e.event_id);
     expect(ids).toEqual(expect.arrayContaining([first.event_id, second.event_id]));
     expect(await server.hs.storage.events.forwardExtremities(roomId)).toEqual([second.event_id]);
+  });
+
+  it('writes a straight run of messages in one transaction; an event failing in the middle is judged alone', async () => {
+    const text = (body: string) => ({ type: 'm.room.message', content: { msgtype: 'm.text', body } });
+    const one = await remoteEvent(text('run 1'));
+    const two = await remoteEvent(text('run 2'), { prevEvents: [one.event_id] });
+    // carol of remote.test never joined: her message fails the auth rules.
+    const bad = await remoteEvent(text('not a member'), { sender: `@carol:${REMOTE}`, prevEvents: [two.event_id] });
+    const three = await remoteEvent(text('run 3'), { prevEvents: [two.event_id] });
+    const persistMany = vi.spyOn(server.hs.storage.events, 'persistMany');
+    try {
+      const result = await send(one, two, bad, three);
+      expect(result[one.event_id]).toEqual({});
+      expect(result[two.event_id]).toEqual({});
+      expect(result[bad.event_id]?.error).toBeDefined();
+      expect(result[three.event_id]).toEqual({});
+      // one and two together, bad alone (rejected), three as a run of its own.
+      expect(persistMany.mock.calls.map(([items]) => items.map((i) => i.e.event.event_id))).toEqual([[one.event_id, two.event_id], [bad.event_id], [three.event_id]]);
+    } finally {
+      persistMany.mockRestore();
+    }
+    expect((await server.hs.storage.events.getEvent(bad.event_id))?.rejectedReason).not.toBeNull();
+    expect(await server.hs.storage.events.forwardExtremities(roomId)).toEqual([three.event_id]);
+    const ids = (await messages()).map((e) => e.event_id);
+    expect(ids).not.toContain(bad.event_id);
+    // Newest first, in the order they were sent.
+    expect(ids.filter((id) => [one.event_id, two.event_id, three.event_id].includes(id))).toEqual([three.event_id, two.event_id, one.event_id]);
+  });
+
+  it('a message and its redaction in one transaction: no notification, no search entry', async () => {
+    const alicesId = (await alice.get<{ user_id: string }>('/_matrix/client/v3/account/whoami')).body.user_id;
+    const msg = await remoteEvent({ type: 'm.room.message', content: { msgtype: 'm.text', body: 'zanzibar secret', 'm.mentions': { user_ids: [alicesId] } } });
+    const redaction = await remoteEvent(version.redactsInContent
+      ? { type: 'm.room.redaction', content: { redacts: msg.event_id } }
+      : { type: 'm.room.redaction', content: {}, redacts: msg.event_id }, { prevEvents: [msg.event_id] });
+    const other = await remoteEvent({ type: 'm.room.message', content: { msgtype: 'm.text', body: 'zanzibar public', 'm.mentions': { user_ids: [alicesId] } } }, { prevEvents: [redaction.event_id] });
+    expect(await send(msg, redaction, other)).toEqual({ [msg.event_id]: {}, [redaction.event_id]: {}, [other.event_id]: {} });
+    const notifications = await alice.get<{ notifications: Array<{ event: { event_id: string } }> }>('/_matrix/client/v3/notifications');
+    const notified = notifications.body.notifications.map((n) => n.event.event_id);
+    expect(notified).toContain(other.event_id);
+    expect(notified).not.toContain(msg.event_id);
+    const found = await alice.post<{ search_categories: { room_events: { results: Array<{ result: { event_id: string } }> } } }>('/_matrix/client/v3/search', {
+      search_categories: { room_events: { search_term: 'zanzibar' } },
+    });
+    expect(found.body.search_categories.room_events.results.map((r) => r.result.event_id)).toEqual([other.event_id]);
   });
 
   describe('check 7: a room with a Policy Server (remote.test, where bob is joined)', () => {
