@@ -124,6 +124,16 @@ async function main(): Promise<void> {
     let since = (await call<{ next_batch: string }>('GET', `${b.clientUrl}/_matrix/client/v3/sync?timeout=0`, bob.access_token)).next_batch;
     const filter = enc(JSON.stringify({ room: { timeline: { limit: 5 }, state: { lazy_load_members: true } }, presence: { types: [] }, account_data: { types: [] } }));
     const latencies: number[] = [];
+    // Where the time goes: A's client request answered, the event persisted on B (after A's
+    // outbox, the HTTPS transaction and B's checks), then B's long-poll answered.
+    const persistedAt = (s: Server) => {
+      const at = new Map<string, number>();
+      s.hs.pipeline.onPersisted((st) => { if (typeof st.event.content.body === 'string') at.set(st.event.content.body, performance.now()); });
+      return at;
+    };
+    const onA = persistedAt(a);
+    const onB = persistedAt(b);
+    const phases = { request: [] as number[], toB: [] as number[], toSync: [] as number[] };
     const rounds = Number(values.rounds);
     for (let i = 0; i < rounds; i++) {
       const body = `ping ${i}`;
@@ -138,9 +148,15 @@ async function main(): Promise<void> {
       await new Promise((r) => setTimeout(r, 20)); // the long-poll is waiting
       const start = performance.now();
       await call('PUT', `${a.clientUrl}/_matrix/client/v3/rooms/${enc(roomId)}/send/m.room.message/lat${i}`, alice.access_token, { msgtype: 'm.text', body });
-      latencies.push((await waiting) - start);
+      const answered = performance.now();
+      const end = await waiting;
+      latencies.push(end - start);
+      phases.request.push(answered - start);
+      phases.toB.push(onB.get(body)! - onA.get(body)!);
+      phases.toSync.push(end - onB.get(body)!);
     }
     console.log(`client send on A -> waiting /sync on B returns: p50 ${fmt(median(latencies))} ms, p90 ${fmt(percentile(latencies, 90))} ms, max ${fmt(Math.max(...latencies))} ms (${rounds} messages, one at a time)`);
+    console.log(`  p50 of its parts: A answers the send ${fmt(median(phases.request))} ms; persisted on A -> persisted on B ${fmt(median(phases.toB))} ms; persisted on B -> /sync answered ${fmt(median(phases.toSync))} ms`);
 
     // 3. The outbound queue: B goes down while alice sends; A backs off and queues; when B is
     //    back and contacts A, the backlog drains in transactions of 50.

@@ -157,7 +157,7 @@ export class PresenceService {
    * since = 0 this is everyone's current presence. Empty when presence is disabled.
    */
   async presenceSince(viewer: string, since: number, upTo?: number): Promise<PresenceEvent[]> {
-    if (!this.enabled) return [];
+    if (!this.enabled || (upTo !== undefined && upTo <= since)) return []; // nothing can be in (since, upTo]
     const changes = await this.store.changedSince(viewer, since, upTo);
     return changes.map((p) => this.event(this.withLiveLastActive(p)));
   }

@@ -100,6 +100,7 @@ export class ReceiptService {
    */
   async receiptEvents(viewer: string, rooms: readonly string[], since: number, upTo?: number): Promise<Map<string, ReceiptEvent>> {
     const out = new Map<string, ReceiptEvent>();
+    if (upTo !== undefined && upTo <= since) return out; // nothing can be in (since, upTo]
     for (const r of await this.storage.receipts.changedSince(rooms, since, upTo)) {
       if (r.receiptType === 'm.read.private' && r.userId !== viewer) continue;
       let ev = out.get(r.roomId);

@@ -59,6 +59,7 @@ export class AccountDataStore {
 
   /** Everything of `userId`'s account data that changed after position `from` (up to `to`, if given). */
   async changesSince(userId: string, from: number, to?: number): Promise<AccountDataChanges> {
+    if (to !== undefined && to <= from) return { global: [], rooms: {}, position: from }; // nothing can be in (from, to]
     let q = this.db.selectFrom('account_data').select(['stream_id', 'room_id', 'type', 'content'])
       .where('user_id', '=', userId).where('stream_id', '>', from);
     if (to !== undefined) q = q.where('stream_id', '<=', to);

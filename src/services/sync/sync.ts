@@ -9,7 +9,7 @@ import type { Storage } from '../../storage/index.js';
 import type { MembershipRow } from '../../storage/sync.js';
 import type { DeviceListService } from '../e2ee/device-lists.js';
 import type { ToDeviceService } from '../e2ee/to-device.js';
-import type { Notifier } from '../notifier.js';
+import type { Notifier, StreamName } from '../notifier.js';
 import type { PresenceService } from '../presence.js';
 import type { ReceiptService } from '../receipts.js';
 import type { EventFormatter } from '../rooms/format.js';
@@ -92,15 +92,16 @@ export class SyncService {
   private readonly presence: SyncPresence;
   private closing = false;
   /** The committed events position, read once per change of the events stream (see positions()). */
-  private eventsPosition: { generation: number; value: Promise<number> } | undefined;
-  private eventsGeneration = 0;
+  private readonly positionCache = new Map<StreamName, { generation: number; value: Promise<number> }>();
+  /** Changes the notifier reported, per stream (see cachedPosition). */
+  private readonly generations = new Map<StreamName, number>();
 
   constructor(private readonly d: SyncDeps) {
     this.filters = new FilterService(d.storage.filters);
     this.waiters = new SyncWaiters(d.notifier, (u) => d.storage.rooms.roomsWithMembership(u, 'join'), d.onError);
     this.rooms = new RoomBuilder(d.storage, d.visibility);
     this.presence = new SyncPresence(d.presence, d.offlineAfterSyncMs, d.onError);
-    d.notifier.subscribe((c) => { if (c.stream === 'events') this.eventsGeneration++; });
+    d.notifier.subscribe((c) => { this.generations.set(c.stream, (this.generations.get(c.stream) ?? 0) + 1); });
   }
 
   start(): void {
@@ -173,7 +174,10 @@ export class SyncService {
   private async positions(since: SyncToken | undefined): Promise<SyncToken> {
     const s = this.d.storage;
     const [events, receipts, presence, accountData, toDevice, deviceLists] = await Promise.all([
-      this.committedEventsPosition(), this.d.receipts.currentPosition(), this.d.presence.currentPosition(), s.accountData.currentPosition(),
+      this.cachedPosition('events', () => s.sync.committedEventsPosition()),
+      this.cachedPosition('receipts', () => this.d.receipts.currentPosition()),
+      this.cachedPosition('presence', () => this.d.presence.currentPosition()),
+      this.cachedPosition('account_data', () => s.accountData.currentPosition()),
       this.d.toDevice.currentPosition(), this.d.deviceLists.currentPosition(),
     ]);
     const now: SyncToken = { events, typing: this.d.typing.currentPosition(), receipts, presence, accountData, toDevice, deviceLists };
@@ -200,15 +204,19 @@ export class SyncService {
   }
 
   /**
-   * The events position up to which every event is committed (storage/sync.ts). Read again only
-   * after an event is announced: a value read before an announcement stays a safe, if older,
-   * answer, and the many long-polls one event wakes share one read.
+   * A stream's position (for events: up to which every event is committed, storage/sync.ts),
+   * read again only after the notifier reports a change of the stream: a value read before a
+   * change stays a safe, if older, answer, and the many long-polls one change wakes share one
+   * read. An incremental sync then finds the streams that did not move without asking the
+   * database, and skips reading them.
    */
-  private committedEventsPosition(): Promise<number> {
-    if (this.eventsPosition?.generation === this.eventsGeneration) return this.eventsPosition.value;
-    const entry = { generation: this.eventsGeneration, value: this.d.storage.sync.committedEventsPosition() };
-    this.eventsPosition = entry;
-    entry.value.catch(() => { if (this.eventsPosition === entry) this.eventsPosition = undefined; });
+  private cachedPosition(stream: StreamName, read: () => Promise<number>): Promise<number> {
+    const generation = this.generations.get(stream) ?? 0;
+    const cached = this.positionCache.get(stream);
+    if (cached?.generation === generation) return cached.value;
+    const entry = { generation, value: read() };
+    this.positionCache.set(stream, entry);
+    entry.value.catch(() => { if (this.positionCache.get(stream) === entry) this.positionCache.delete(stream); });
     return entry.value;
   }
 
