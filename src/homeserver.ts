@@ -61,6 +61,7 @@ import { FederationMembership } from './services/federation/membership.js';
 import { IpPolicy } from './services/net/ip-policy.js';
 import { FederationEdus } from './services/federation/edus.js';
 import { FederationQueries } from './services/federation/queries.js';
+import { RemoteKeyCache } from './services/federation/remote-keys.js';
 import { SearchService } from './services/search.js';
 
 export interface RateLimiters {
@@ -249,16 +250,18 @@ export class Homeserver {
     });
     this.pipeline.onBuilt(this.federationMembership.inviteHook);
     this.directory.remoteLookup = this.federationMembership.lookupRemoteAlias;
+    const remoteKeys = new RemoteKeyCache(storage, config.server_name, log);
+    this.pipeline.onPersisted((s) => remoteKeys.onPersisted(s));
     this.federationEdus = new FederationEdus({
       serverName: config.server_name, storage, notifier: this.notifier, typing: this.typing, receipts: this.receipts, presence: this.presence,
-      deviceLists: this.deviceLists, toDevice: this.toDevice, e2eKeys: this.e2eKeys, sender: this.federationSender, log,
+      deviceLists: this.deviceLists, toDevice: this.toDevice, e2eKeys: this.e2eKeys, sender: this.federationSender, remoteKeys, log,
       acl: () => this.serverAcls,
     });
     this.receipts.receiptListeners.add(this.federationEdus.onReceipt);
     this.deviceLists.keyChangeListeners.add(this.federationEdus.onKeysChanged);
     this.toDevice.remoteDelivery = this.federationEdus.onRemoteToDevice;
     this.federationQueries = new FederationQueries({
-      serverName: config.server_name, client: this.federationClient, profiles: this.profiles, e2eKeys: this.e2eKeys, publicRooms: this.publicRooms,
+      serverName: config.server_name, client: this.federationClient, profiles: this.profiles, e2eKeys: this.e2eKeys, publicRooms: this.publicRooms, remoteKeys,
     });
     this.hierarchy.remote = (roomId, via, suggestedOnly) => this.federationQueries.hierarchy(roomId, via, suggestedOnly);
     const rl = config.rate_limits;

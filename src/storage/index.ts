@@ -29,6 +29,7 @@ import { KeyBackupStore } from './key-backup.js';
 import { MediaStore } from './media.js';
 import { FederationStore } from './federation.js';
 import { SearchStore } from './search.js';
+import { RemoteKeyStore } from './remote-keys.js';
 
 export class Storage {
   readonly accounts: AccountStore;
@@ -59,6 +60,7 @@ export class Storage {
   readonly media: MediaStore;
   readonly federation: FederationStore;
   readonly search: SearchStore;
+  readonly remoteKeys: RemoteKeyStore;
 
   constructor(readonly database: Database) {
     const db = database.db;
@@ -89,6 +91,7 @@ export class Storage {
     this.keyBackup = new KeyBackupStore(db);
     this.media = new MediaStore(db);
     this.federation = new FederationStore(db);
+    this.remoteKeys = new RemoteKeyStore(db);
     // The search index is written in each event's transaction (storage/search.ts).
     this.search = new SearchStore(db, database.engine);
     this.events.onPersisting(this.search.index);

@@ -17,6 +17,7 @@ import * as m010 from './migrations/010-push.js';
 import * as m012 from './migrations/012-media.js';
 import * as m014 from './migrations/014-federation-events.js';
 import * as m016 from './migrations/016-backfill.js';
+import * as m018 from './migrations/018-remote-device-keys.js';
 
 const MIGRATIONS: Record<string, Migration> = {
   '001-accounts': m001,
@@ -35,6 +36,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '012-media': m012,
   '014-federation-events': m014,
   '016-backfill': m016,
+  '018-remote-device-keys': m018,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

@@ -180,6 +180,9 @@ export interface MediaThumbnailsTable {
   server_name: string; media_id: string; width: number; height: number; method: string; animated: number;
   content_type: string; actual_width: number; actual_height: number; size: number; sha256: string;
 }
+/** Other servers' users' keys as their servers last answered keys/query (migration 018). */
+export interface RemoteKeyCacheTable { user_id: string; master_key: string | null; self_signing_key: string | null; stale: number; fetched_ts: number }
+export interface RemoteDeviceKeysTable { user_id: string; device_id: string; key_json: string }
 export interface UrlPreviewsTable { url: string; og: string; fetched_ts: number; expires_ts: number }
 
 export interface Schema {
@@ -235,4 +238,6 @@ export interface Schema {
   federation_destinations: FederationDestinationsTable;
   pushers: PushersTable;
   invite_stripped_state: InviteStrippedStateTable;
+  remote_key_cache: RemoteKeyCacheTable;
+  remote_device_keys: RemoteDeviceKeysTable;
 }

@@ -25,6 +25,7 @@ import type { DeviceListService } from '../e2ee/device-lists.js';
 import type { ToDeviceService } from '../e2ee/to-device.js';
 import type { E2eKeyService } from '../e2ee/keys.js';
 import type { FederationSender } from './sender.js';
+import type { RemoteKeyCache } from './remote-keys.js';
 
 /** How long a remote user's typing lasts unless their server says it stopped (spec leaves it to us; Synapse uses 30 s). */
 export const REMOTE_TYPING_TIMEOUT_MS = 30_000;
@@ -42,6 +43,8 @@ export interface FederationEduDeps {
   toDevice: ToDeviceService;
   e2eKeys: E2eKeyService;
   sender: FederationSender;
+  /** The cache of other servers' users' keys, made stale by their updates. */
+  remoteKeys: RemoteKeyCache;
   /** The room's m.room.server_acl check (FED-EVENTS' ServerAcls), when wired. */
   acl: () => RoomAclCheck | undefined;
   log: Logger;
@@ -143,15 +146,19 @@ export class FederationEdus {
     }
   }
 
+  /**
+   * The user's cached keys (`RemoteKeyCache`) become stale, so that the next keys/query asks their
+   * server, before local users who share a room with them are told to fetch the keys again.
+   */
   private async receiveDeviceListUpdate(origin: string, c: Json): Promise<void> {
-    if (typeof c.user_id !== 'string' || typeof c.device_id !== 'string' || domainOf(c.user_id) !== origin) return;
-    // Remote keys are not cached here (keys/query asks the user's server each time), so an update
-    // only tells local users who share a room with them to fetch the keys again.
+    if (typeof c.user_id !== 'string' || typeof c.device_id !== 'string' || domainOf(c.user_id) !== origin || !isValidUserId(c.user_id, { historical: true })) return;
+    await this.d.remoteKeys.invalidate(c.user_id);
     await this.d.deviceLists.keysChanged(c.user_id, [c.device_id]);
   }
 
   private async receiveSigningKeyUpdate(origin: string, c: Json): Promise<void> {
-    if (typeof c.user_id !== 'string' || domainOf(c.user_id) !== origin) return;
+    if (typeof c.user_id !== 'string' || domainOf(c.user_id) !== origin || !isValidUserId(c.user_id, { historical: true })) return;
+    await this.d.remoteKeys.invalidate(c.user_id);
     await this.d.deviceLists.keysChanged(c.user_id);
   }
 

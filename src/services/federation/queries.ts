@@ -11,6 +11,7 @@ import type { ProfileService } from '../profile.js';
 import type { PublicRoomList, PublicRoomsQuery, PublicRoomsResponse } from '../public-rooms.js';
 import type { HierarchyRoom } from '../rooms/hierarchy.js';
 import { FederationRequestError, RESPONSE_LIMITS, type FederationClient } from './client.js';
+import { userKeysFromAnswer, userKeysFromCache, type RemoteKeyCache, type RemoteUserKeys } from './remote-keys.js';
 
 /** spec: keys/query `timeout` "defaults to 10 seconds". */
 export const DEFAULT_KEYS_TIMEOUT_MS = 10_000;
@@ -23,6 +24,8 @@ export interface FederationQueryDeps {
   profiles: ProfileService;
   e2eKeys: E2eKeyService;
   publicRooms: PublicRoomList;
+  /** Other servers' users' keys, for users we share a room with. */
+  remoteKeys: RemoteKeyCache;
 }
 
 type Json = Record<string, unknown>;
@@ -93,23 +96,63 @@ export class FederationQueries {
 
   // ---- keys/query and keys/claim: spec POST /user/keys/query, /user/keys/claim ----
 
+  /**
+   * Remote users we share a room with are answered from the cache of their keys while it is
+   * fresh; otherwise their server is asked for all their devices (so the answer can be cached) and
+   * the answer cut to the devices asked for. When their server cannot be reached, a stale entry
+   * answers; a user without one makes the server a failure. Users we share no room with are
+   * always asked live (`RemoteKeyCache`).
+   */
   async keysQuery(requester: string, deviceKeys: Record<string, string[]>, timeout = DEFAULT_KEYS_TIMEOUT_MS): Promise<KeysQueryResult> {
     const timeoutMs = Math.min(timeout, MAX_KEYS_TIMEOUT_MS);
     const { local, remote } = this.split(deviceKeys);
     const out = await this.d.e2eKeys.query(requester, local);
+    if (remote.size === 0) return out;
+    const { sharing, cached } = await this.d.remoteKeys.lookup([...remote.values()].flatMap((w) => Object.keys(w)));
     await Promise.all([...remote].map(async ([server, wanted]) => {
+      const serve = (userId: string, keys: RemoteUserKeys): void => {
+        const only = wanted[userId];
+        out.device_keys[userId] = only.length === 0 ? keys.devices
+          : Object.fromEntries(only.filter((d) => Object.hasOwn(keys.devices, d)).map((d) => [d, keys.devices[d]]));
+        if (keys.masterKey) out.master_keys[userId] = keys.masterKey;
+        if (keys.selfSigningKey) out.self_signing_keys[userId] = keys.selfSigningKey;
+      };
+      const ask: Record<string, string[]> = {};
+      for (const [userId, devices] of Object.entries(wanted)) {
+        const entry = cached.get(userId);
+        if (entry !== undefined && !entry.stale) serve(userId, userKeysFromCache(entry));
+        else ask[userId] = sharing.has(userId) ? [] : devices;
+      }
+      const asked = Object.keys(ask);
+      if (asked.length === 0) return;
+      const fetch = this.d.remoteKeys.beginFetch(asked.filter((u) => sharing.has(u)));
       try {
-        const r = await this.d.client.request<Json>(server, 'POST', '/_matrix/federation/v1/user/keys/query', {
-          body: { device_keys: wanted }, timeoutMs, maxResponseBytes: RESPONSE_LIMITS.default, // many users' devices at once
-        });
+        let r: Json;
+        try {
+          r = await this.d.client.request<Json>(server, 'POST', '/_matrix/federation/v1/user/keys/query', {
+            body: { device_keys: ask }, timeoutMs, maxResponseBytes: RESPONSE_LIMITS.default, // many users' devices at once
+          });
+        } catch (err) {
+          let unanswered = false;
+          for (const userId of asked) {
+            const entry = cached.get(userId);
+            if (entry !== undefined) serve(userId, userKeysFromCache(entry));
+            else unanswered = true;
+          }
+          if (unanswered) out.failures[server] = failureOf(err);
+          return;
+        }
         // Only what the server may speak for: its own users, and only those asked about.
-        const own = (field: string): Array<[string, unknown]> =>
-          (isObject(r[field]) ? Object.entries(r[field] as Json) : []).filter(([u]) => domainOf(u) === server && Object.hasOwn(wanted, u));
-        for (const [u, devices] of own('device_keys')) if (isObject(devices)) out.device_keys[u] = devices as Record<string, JsonObject>;
-        for (const [u, k] of own('master_keys')) if (isObject(k)) out.master_keys[u] = k as JsonObject;
-        for (const [u, k] of own('self_signing_keys')) if (isObject(k)) out.self_signing_keys[u] = k as JsonObject;
-      } catch (err) {
-        out.failures[server] = failureOf(err);
+        const answers = new Map<string, RemoteUserKeys>();
+        for (const userId of asked) {
+          const keys = isObject(r) ? userKeysFromAnswer(r, userId) : undefined;
+          if (keys === undefined) continue;
+          answers.set(userId, keys);
+          serve(userId, keys);
+        }
+        await fetch.store(answers);
+      } finally {
+        fetch.end();
       }
     }));
     return out;

@@ -1,0 +1,145 @@
+// The cache of other servers' users' keys (services/federation/remote-keys.ts), across real
+// servers: keys/query for a user we share a room with is answered once by their server and then
+// from the cache; their new device (m.device_list_update) makes the next query ask again; users
+// we share no room with are always asked live; a stale entry answers while their server is down;
+// updates for another server's users are ignored; a leave drops the entry.
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { ENGINES } from '../../helpers/databases.js';
+import { eventually, signedFetch, startFederation, type FederatedServer } from '../../helpers/federation.js';
+import { enc, leave, loginAgain, newCrossSigning, newDevice, query, type Device } from '../e2ee/helpers.js';
+
+// A on PostgreSQL when it is reachable, B and C on SQLite.
+const engines = ENGINES.includes('postgres') ? ['postgres', 'sqlite', 'sqlite'] as const : ['sqlite'] as const;
+const KEYS_QUERY = '/_matrix/federation/v1/user/keys/query';
+
+describe('cached keys of remote users', () => {
+  let a: FederatedServer;
+  let b: FederatedServer;
+  let c: FederatedServer;
+  let alice: Device;
+  let bob: Device;
+  let carol: Device;
+  let roomId: string;
+  /** keys/query requests A has sent. */
+  let asked = 0;
+
+  beforeAll(async () => {
+    [a, b, c] = await startFederation([...engines], 3);
+    [alice, bob, carol] = await Promise.all([newDevice(a), newDevice(b), newDevice(b)]);
+    const cs = await bob.client.post('/_matrix/client/v3/keys/device_signing/upload', newCrossSigning(bob.userId).body);
+    expect(cs.status, JSON.stringify(cs.body)).toBe(200);
+    roomId = (await alice.client.post<{ room_id: string }>('/_matrix/client/v3/createRoom', { preset: 'public_chat' })).body.room_id;
+    const joined = await bob.client.post(`/_matrix/client/v3/join/${enc(roomId)}?via=${enc(a.serverName)}`, {});
+    expect(joined.status, JSON.stringify(joined.body)).toBe(200);
+    await eventually(async () => (await a.hs.storage.rooms.membership(roomId, bob.userId)) === 'join', 15_000, 'bob\'s join on A');
+    const request = a.hs.federationClient.request.bind(a.hs.federationClient);
+    vi.spyOn(a.hs.federationClient, 'request').mockImplementation((server, method, path, opts) => {
+      if (path === KEYS_QUERY) asked++;
+      return request(server, method, path, opts);
+    });
+  }, 60_000);
+  afterAll(async () => { await Promise.all([a?.close(), b?.close(), c?.close()]); });
+
+  it('answers a user we share a room with from the cache after the first query', async () => {
+    const first = await query(alice, { [bob.userId]: [] });
+    expect(first.failures).toEqual({});
+    expect(Object.keys(first.device_keys[bob.userId] ?? {})).toEqual([bob.deviceId]);
+    expect(first.device_keys[bob.userId]![bob.deviceId]).toMatchObject({ keys: bob.deviceKeys.keys, signatures: bob.deviceKeys.signatures });
+    expect(first.master_keys[bob.userId]).toMatchObject({ user_id: bob.userId, usage: ['master'] });
+    expect(first.self_signing_keys[bob.userId]).toMatchObject({ user_id: bob.userId, usage: ['self_signing'] });
+    const before = asked;
+    const second = await query(alice, { [bob.userId]: [] });
+    expect(asked).toBe(before);
+    expect(second.device_keys).toEqual(first.device_keys);
+    expect(second.master_keys).toEqual(first.master_keys);
+    expect(second.self_signing_keys).toEqual(first.self_signing_keys);
+    // Some devices only: cut from the cache.
+    expect(Object.keys((await query(alice, { [bob.userId]: [bob.deviceId, 'NOSUCH'] })).device_keys[bob.userId] ?? {})).toEqual([bob.deviceId]);
+    expect(asked).toBe(before);
+  });
+
+  it('a new device of theirs (m.device_list_update) makes the next query ask their server', async () => {
+    const bob2 = await loginAgain(b, bob);
+    await eventually(async () => (await a.hs.storage.remoteKeys.get([bob.userId])).get(bob.userId)?.stale, 15_000, 'the update on A');
+    const before = asked;
+    const r = await query(alice, { [bob.userId]: [] });
+    expect(asked).toBe(before + 1);
+    expect(Object.keys(r.device_keys[bob.userId] ?? {}).sort()).toEqual([bob.deviceId, bob2.deviceId].sort());
+    expect(r.device_keys[bob.userId]![bob2.deviceId]).toMatchObject({ keys: bob2.deviceKeys.keys });
+    await query(alice, { [bob.userId]: [] });
+    expect(asked).toBe(before + 1);
+  });
+
+  it('always asks live for a user we share no room with, and caches nothing for them', async () => {
+    const before = asked;
+    for (let i = 0; i < 2; i++) {
+      const r = await query(alice, { [carol.userId]: [] });
+      expect(Object.keys(r.device_keys[carol.userId] ?? {})).toEqual([carol.deviceId]);
+    }
+    expect(asked).toBe(before + 2);
+    expect((await a.hs.storage.remoteKeys.get([carol.userId])).size).toBe(0);
+  });
+
+  it('ignores key updates a server sends for users of another server', async () => {
+    const r = await signedFetch(c, a, 'PUT', '/_matrix/federation/v1/send/forged-dl', {
+      origin: c.serverName, origin_server_ts: Date.now(), pdus: [],
+      edus: [
+        { edu_type: 'm.device_list_update', content: { user_id: bob.userId, device_id: 'EVIL', stream_id: 1, prev_id: [], deleted: true } },
+        { edu_type: 'm.signing_key_update', content: { user_id: bob.userId } },
+      ],
+    });
+    expect(r.status).toBe(200);
+    expect((await a.hs.storage.remoteKeys.get([bob.userId])).get(bob.userId)?.stale).toBe(false);
+    const before = asked;
+    await query(alice, { [bob.userId]: [] });
+    expect(asked).toBe(before);
+  });
+
+  it('answers from the cache while their server is down, a stale entry too; users without one are failures', async () => {
+    const cached = await query(alice, { [bob.userId]: [] });
+    await b.stop();
+    try {
+      const fresh = await alice.client.post<{ device_keys: Record<string, unknown>; failures: Record<string, unknown> }>('/_matrix/client/v3/keys/query', {
+        device_keys: { [bob.userId]: [] }, timeout: 3000,
+      });
+      expect(fresh.body.failures).toEqual({});
+      expect(fresh.body.device_keys).toEqual(cached.device_keys);
+
+      // B's update (signed by B, which A already trusts) makes the entry stale; B cannot answer the refetch.
+      const r = await signedFetch(b, a, 'PUT', '/_matrix/federation/v1/send/dl-while-down', {
+        origin: b.serverName, origin_server_ts: Date.now(), pdus: [],
+        edus: [{ edu_type: 'm.signing_key_update', content: { user_id: bob.userId } }],
+      });
+      expect(r.status).toBe(200);
+      expect((await a.hs.storage.remoteKeys.get([bob.userId])).get(bob.userId)?.stale).toBe(true);
+      const before = asked;
+      const stale = await alice.client.post<{ device_keys: Record<string, unknown>; master_keys: Record<string, unknown>; failures: Record<string, unknown> }>('/_matrix/client/v3/keys/query', {
+        device_keys: { [bob.userId]: [] }, timeout: 3000,
+      });
+      expect(asked).toBe(before + 1);
+      expect(stale.body.failures).toEqual({});
+      expect(stale.body.device_keys).toEqual(cached.device_keys);
+      expect(stale.body.master_keys).toEqual(cached.master_keys);
+
+      const none = await alice.client.post<{ device_keys: Record<string, unknown>; failures: Record<string, unknown> }>('/_matrix/client/v3/keys/query', {
+        device_keys: { [carol.userId]: [] }, timeout: 3000,
+      });
+      expect(none.body.failures).toHaveProperty([b.serverName]);
+      expect(none.body.device_keys).not.toHaveProperty([carol.userId]);
+    } finally {
+      await b.start();
+    }
+  }, 30_000);
+
+  it('drops the entry once we share no room with them, and asks live again', async () => {
+    // B is back: the stale entry is refreshed.
+    await eventually(async () => Object.keys((await query(alice, { [bob.userId]: [] })).device_keys[bob.userId] ?? {}).length === 2, 15_000, 'bob\'s keys from B');
+    expect((await a.hs.storage.remoteKeys.get([bob.userId])).get(bob.userId)?.stale).toBe(false);
+    await leave(bob.client, roomId);
+    await eventually(async () => (await a.hs.storage.remoteKeys.get([bob.userId])).size === 0, 15_000, 'the entry dropped on A');
+    const before = asked;
+    await query(alice, { [bob.userId]: [] });
+    await query(alice, { [bob.userId]: [] });
+    expect(asked).toBe(before + 2);
+  }, 30_000);
+});
