@@ -52,6 +52,11 @@ export interface NewEvent {
   stateGroupBefore: number | null;
   replacesState: string | null;
   txn: { userId: string; deviceId: string; txnId: string } | null;
+  /**
+   * The nid of the outlier row this event already has (received in the timeline after being
+   * held as an outlier): the row is updated in place, keeping the nid that state groups refer to.
+   */
+  outlierNid?: number;
 }
 
 export interface CurrentStateUpdate {
@@ -87,6 +92,10 @@ const insertEvent = prepared((db, p: {
   origin_server_ts: p.origin_server_ts, json: p.json, outlier: 0, rejected_reason: p.rejected_reason, soft_failed: p.soft_failed,
   state_group: p.state_group, replaces_state: p.replaces_state, txn_user_id: p.txn_user_id, txn_device_id: p.txn_device_id, txn_id: p.txn_id,
 }).returning('nid'));
+/** An outlier taking its place in the DAG (NewEvent.outlierNid): its row becomes an ordinary event's. */
+const placeOutlier = prepared((db, p: { nid: number; json: string; rejected_reason: string | null; soft_failed: number; state_group: number | null; replaces_state: string | null }) =>
+  db.updateTable('events').set({ outlier: 0, json: p.json, rejected_reason: p.rejected_reason, soft_failed: p.soft_failed, state_group: p.state_group, replaces_state: p.replaces_state })
+    .where('nid', '=', p.nid).where('outlier', '=', 1));
 const setEventStateGroup = prepared((db, p: { nid: number; group: number }) =>
   db.updateTable('events').set({ state_group: p.group }).where('nid', '=', p.nid));
 const insertEdge = prepared((db, p: { nid: number; prev: string }) =>
@@ -241,7 +250,7 @@ export class EventStore {
     }
 
     const groupStates = new Map<number, NidStateMap>();
-    const plain = items.length > 1 && !newRoom && items.every(({ e, current }) => !e.stateAfter && (!current || (current.group !== 'self' && current.state === current.previous)));
+    const plain = items.length > 1 && !newRoom && items.every(({ e, current }) => !e.stateAfter && e.outlierNid === undefined && (!current || (current.group !== 'self' && current.state === current.previous)));
     const written = await this.writer.run(async (tx, defer) => {
       if (newRoom) await this.insertRoom(tx, newRoom);
       if (plain) return this.writePlainRun(tx, defer, items);
@@ -270,8 +279,16 @@ export class EventStore {
   /** The writes of one event inside a transaction (persistMany). A new state group's contents go into `groupStates`. */
   private async writeEvent(tx: Tx, defer: Defer, e: NewEvent, current: CurrentStateUpdate | null, groupStates: Map<number, NidStateMap>): Promise<{ nid: number; group: number | null }> {
     const ev = e.event;
-    const inserted = await insertEvent(tx, eventRow(e));
-    const nid = Number(inserted.rows[0].nid);
+    const row = eventRow(e);
+    let nid: number;
+    if (e.outlierNid === undefined) {
+      nid = Number((await insertEvent(tx, row)).rows[0].nid);
+    } else {
+      // Held as an outlier until now: the same row (its nid is in state groups) takes its place.
+      nid = e.outlierNid;
+      const updated = await placeOutlier(tx, { nid, json: row.json, rejected_reason: row.rejected_reason, soft_failed: row.soft_failed, state_group: row.state_group, replaces_state: row.replaces_state });
+      if (Number(updated.numAffectedRows ?? 0) !== 1) throw new Error(`event ${ev.event_id} is not an outlier any more`);
+    }
 
     let group = e.stateGroupBefore;
     if (e.stateAfter) {

@@ -171,7 +171,11 @@ export class FederationEventHandler {
   async processEvent(origin: string, version: RoomVersion, event: RoomEvent, fetchMissing: boolean, given?: { state: NidStateMap; group: number }): Promise<ReceiveOutcome> {
     const events = this.d.storage.events;
     const known = await events.getEvent(event.event_id);
-    if (known) return { status: 'known', stored: known };
+    // An event held as an outlier (an auth or state event fetched earlier) that now arrives in
+    // the timeline is checked as a new one and takes its place in the DAG, keeping its row and
+    // nid. One stored rejected against its own auth events stays rejected, outside the DAG.
+    if (known && (!known.outlier || known.rejectedReason !== null || isCreateEvent(event))) return { status: 'known', stored: known };
+    const outlierNid = known?.nid;
     if (isCreateEvent(event)) return { status: 'refused', reason: 'a room is not created by a PDU sent to it' };
     const room = await events.getRoom(event.room_id);
     if (!room) return { status: 'refused', reason: `unknown room ${event.room_id}` };
@@ -224,7 +228,7 @@ export class FederationEventHandler {
     const nid = await events.persist({
       event, rejectedReason, softFailed,
       stateAfter: needsGroup ? { state: beforeState, parent: before?.group ?? before?.parent ?? null } : null,
-      stateGroupBefore: before?.group ?? null, replacesState, txn: null,
+      stateGroupBefore: before?.group ?? null, replacesState, txn: null, ...(outlierNid === undefined ? {} : { outlierNid }),
     }, linear ? {
       extremities: [event.event_id],
       group: needsGroup ? 'self' : before!.group!,
@@ -433,6 +437,8 @@ export class FederationEventHandler {
     const fresh = sorted.filter((e) => !known.has(e.event_id));
     const authIds = new Set<string>();
     for (const e of fresh) for (const ref of e.auth_events) authIds.add(referencedEventId(ref));
+    // Where the room ID is the create event's hash, the create event is an auth event of every event without being listed.
+    if (version.roomIdIsCreateEventHash && fresh.length > 0) authIds.add(`$${fresh[0]!.room_id.slice(1)}`);
     const pool = new Map<string, { event: RoomEvent; rejected: boolean }>();
     for (const [id, s] of await events.getEvents(authIds)) pool.set(id, { event: s.event, rejected: s.rejectedReason !== null });
     const out: Array<{ event: RoomEvent; rejectedReason: string | null }> = [];
