@@ -5,7 +5,7 @@
 import type { RoomEvent } from '../core/pdu.js';
 import { sql } from 'kysely';
 import type { DB, Tx } from './database.js';
-import type { Defer } from './write-batcher.js';
+import { rowsAtEnd, type Defer } from './write-batcher.js';
 
 /** The thread ID of the main timeline (spec: "Threaded read receipts"). */
 export const MAIN_THREAD = 'main';
@@ -78,18 +78,10 @@ export class PushActionStore {
    * (forgetEvent could not delete them yet).
    */
   queue(defer: Defer, at: { roomId: string; eventNid: number; eventId: string; threadId: string }, rows: readonly PushActionRow[]): void {
-    let pending = this.pending.get(defer);
-    if (!pending) {
-      const list: PendingRows[] = [];
-      pending = list;
-      this.pending.set(defer, list);
-      defer((tx) => this.insertRows(tx, list));
-    }
-    pending.push({ at, rows });
+    this.addRows(defer, { at, rows });
   }
 
-  /** Rows waiting for the end of their write's transaction, per write (its `defer`). */
-  private readonly pending = new WeakMap<Defer, PendingRows[]>();
+  private readonly addRows = rowsAtEnd<PendingRows>((tx, pending) => this.insertRows(tx, pending));
 
   private async insertRows(tx: Tx, pending: PendingRows[]): Promise<void> {
     const rows = pending.flatMap(({ at, rows: r }) => r.map((row) => ({ at, row })));

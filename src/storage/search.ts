@@ -10,7 +10,7 @@ import { indexText, SEARCH_KEYS, searchableText, toFts5Query, toTsQuery, type Se
 import type { RoomEvent } from '../core/pdu.js';
 import type { DB, Engine, Tx } from './database.js';
 import { redactionTarget } from './redactions.js';
-import type { Defer } from './write-batcher.js';
+import { rowsAtEnd, type Defer } from './write-batcher.js';
 
 /** The event types that have searchable text (core/search.ts SEARCH_KEYS). */
 const SEARCHABLE_TYPES: string[] = Object.values(SEARCH_KEYS);
@@ -119,18 +119,10 @@ export class SearchStore {
     if (text === undefined) return;
     // Written at the end of the transaction (WriteBatcher.run), all the events of one write in
     // one statement, which also sees a redaction or encryption later in the same commit.
-    let pending = this.pending.get(defer);
-    if (!pending) {
-      const rows: PendingEntry[] = [];
-      pending = rows;
-      this.pending.set(defer, rows);
-      defer((end) => this.insertEntries(end, rows));
-    }
-    pending.push({ nid, eventId: ev.event_id, roomId: ev.room_id, sender: ev.sender, type: ev.type, text });
+    this.addEntry(defer, { nid, eventId: ev.event_id, roomId: ev.room_id, sender: ev.sender, type: ev.type, text });
   };
 
-  /** Index entries waiting for the end of their write's transaction, per write (its `defer`). */
-  private readonly pending = new WeakMap<Defer, PendingEntry[]>();
+  private readonly addEntry = rowsAtEnd<PendingEntry>((tx, entries) => this.insertEntries(tx, entries));
 
   /**
    * One statement per chunk, no extra round trip: an entry is skipped in an encrypted room, and

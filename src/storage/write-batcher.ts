@@ -13,6 +13,25 @@ const ROLLBACK = CompiledQuery.raw('ROLLBACK TO SAVEPOINT weft_write');
 export type Deferred = (tx: Tx) => Promise<void>;
 export type Defer = (work: Deferred) => void;
 
+/**
+ * Rows that the events of one write (one `run`) collect for `flush` to write at the end of its
+ * transaction, all together (a multi-row statement instead of one per event). Returns `add`.
+ * Per write, not per transaction: a write that fails takes its rows with it.
+ */
+export function rowsAtEnd<T>(flush: (tx: Tx, rows: T[]) => Promise<void>): (defer: Defer, row: T) => void {
+  const pending = new WeakMap<Defer, T[]>();
+  return (defer, row) => {
+    let rows = pending.get(defer);
+    if (!rows) {
+      const list: T[] = [];
+      rows = list;
+      pending.set(defer, list);
+      defer((tx) => flush(tx, list));
+    }
+    rows.push(row);
+  };
+}
+
 interface Job {
   work: (tx: Tx, defer: Defer) => Promise<unknown>;
   resolve: (v: unknown) => void;

@@ -36,10 +36,6 @@ const MAX_SERVERS = 5;
 const SERVER_RETRY_MS = 60_000;
 /** The same extremities, once no server had anything for them, are not asked about again for this long. */
 const NOTHING_MORE_MS = 60_000;
-/** Beyond this many unknown state events, /state is asked for instead of /event per event. */
-const FETCH_ONE_BY_ONE_LIMIT = 50;
-/** The most state and auth-chain event IDs taken from one /state_ids answer. */
-const MAX_STATE_IDS = 200_000;
 
 export interface BackfillDeps {
   storage: Storage;
@@ -200,7 +196,7 @@ export class FederationBackfill {
       if (held) {
         reason = held.rejectedReason;
       } else {
-        const auth = await this.authEvents(server, version, ev);
+        const auth = await this.d.events.ensureAuthEvents(server, version, ev);
         if (!auth) {
           this.d.log.info({ server, eventId: ev.event_id }, 'dropped a backfilled event: its auth events could not be obtained');
           continue;
@@ -240,7 +236,7 @@ export class FederationBackfill {
     for (const id of prevIds) {
       const s = stored.get(id);
       if (!s || s.outlier || s.stateGroup === null) {
-        const state = await this.fetchStateBefore(server, version, ev);
+        const state = await this.d.events.fetchStateBefore(server, version, ev.room_id, ev.event_id);
         return state && { state };
       }
       groups.push(s.stateGroup);
@@ -249,87 +245,6 @@ export class FederationBackfill {
     if (unique.length === 1) return { state: await this.d.storage.state.loadGroup(unique[0]!), group: unique[0]! };
     const states = await Promise.all(unique.map((g) => this.d.storage.state.loadGroup(g)));
     return { state: await resolveStoredStates(events, version, states), parent: unique[0]! };
-  }
-
-  /**
-   * The state before `ev` as `server` has it (/state_ids at the event: the state before it),
-   * with the events we lack fetched (by /event, or /state when many), checked and stored as
-   * outliers. Undefined when it cannot be had.
-   */
-  private async fetchStateBefore(server: string, version: RoomVersion, ev: RoomEvent): Promise<NidStateMap | undefined> {
-    const events = this.d.storage.events;
-    const roomPath = encodeURIComponent(ev.room_id);
-    let ids: { pdu_ids?: unknown; auth_chain_ids?: unknown };
-    try {
-      ids = await this.d.client.request(server, 'GET', `/_matrix/federation/v1/state_ids/${roomPath}`, { query: { event_id: ev.event_id } });
-    } catch (err) {
-      this.d.log.info({ err, server, eventId: ev.event_id }, 'state_ids for a backfilled event failed');
-      return undefined;
-    }
-    const stateIds = stringList(ids.pdu_ids);
-    const wanted = [...new Set([...stateIds, ...stringList(ids.auth_chain_ids)])];
-    if (wanted.length > MAX_STATE_IDS) return undefined;
-    const have = await events.getEvents(wanted);
-    const missing = wanted.filter((id) => !have.has(id));
-    let raw: unknown[] = [];
-    try {
-      if (missing.length > FETCH_ONE_BY_ONE_LIMIT) {
-        const st = await this.d.client.request<{ pdus?: unknown; auth_chain?: unknown }>(server, 'GET', `/_matrix/federation/v1/state/${roomPath}`, { query: { event_id: ev.event_id } });
-        raw = [...(Array.isArray(st.pdus) ? st.pdus : []), ...(Array.isArray(st.auth_chain) ? st.auth_chain : [])];
-      } else {
-        raw = await this.fetchEvents(server, missing);
-      }
-    } catch (err) {
-      this.d.log.info({ err, server, eventId: ev.event_id }, '/state for a backfilled event failed');
-      return undefined;
-    }
-    if (raw.length > 0) {
-      const checked = await checkPdus(this.d.keys, version, raw);
-      await this.d.events.storeOutliers(version, checked.flatMap((c) => (c.ok && c.event.room_id === ev.room_id ? [c.event] : [])));
-    }
-    const all = await events.getEvents(stateIds);
-    const state: NidStateMap = new Map();
-    for (const id of stateIds) {
-      const s = all.get(id);
-      if (s && s.event.room_id === ev.room_id && s.rejectedReason === null && s.event.state_key !== undefined) state.set(stateKey(s.event.type, s.event.state_key), s.nid);
-    }
-    return state;
-  }
-
-  private async fetchEvents(server: string, ids: string[]): Promise<unknown[]> {
-    const out: unknown[] = [];
-    for (let i = 0; i < ids.length; i += 10) {
-      const batch = await Promise.all(ids.slice(i, i + 10).map(async (id) => {
-        try {
-          const r = await this.d.client.request<{ pdus?: unknown }>(server, 'GET', `/_matrix/federation/v1/event/${encodeURIComponent(id)}`);
-          return Array.isArray(r.pdus) ? r.pdus.slice(0, 1) : [];
-        } catch {
-          return [];
-        }
-      }));
-      for (const b of batch) out.push(...b);
-    }
-    return out;
-  }
-
-  /** The events named by `ev.auth_events` (fetched with /event_auth when missing); undefined if some remain missing. */
-  private async authEvents(server: string, version: RoomVersion, ev: RoomEvent): Promise<Map<string, StoredEvent> | undefined> {
-    const events = this.d.storage.events;
-    const ids = ev.auth_events.map(referencedEventId);
-    if (version.roomIdIsCreateEventHash) ids.push(`$${ev.room_id.slice(1)}`);
-    const have = await events.getEvents(ids);
-    if (ids.every((id) => have.has(id))) return have;
-    try {
-      const r = await this.d.client.request<{ auth_chain?: unknown }>(server, 'GET',
-        `/_matrix/federation/v1/event_auth/${encodeURIComponent(ev.room_id)}/${encodeURIComponent(ev.event_id)}`);
-      const checked = await checkPdus(this.d.keys, version, Array.isArray(r.auth_chain) ? r.auth_chain : []);
-      await this.d.events.storeOutliers(version, checked.flatMap((c) => (c.ok && c.event.room_id === ev.room_id ? [c.event] : [])));
-    } catch (err) {
-      this.d.log.info({ err, server, eventId: ev.event_id }, 'event_auth for a backfilled event failed');
-      return undefined;
-    }
-    const again = await events.getEvents(ids);
-    return ids.every((id) => again.has(id)) ? again : undefined;
   }
 }
 
@@ -357,8 +272,4 @@ export function oldestFirst(list: readonly RoomEvent[]): RoomEvent[] {
   }
   // A cycle (only a forged answer has one) leaves events out: they are not placed.
   return out;
-}
-
-function stringList(v: unknown): string[] {
-  return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
 }

@@ -335,25 +335,37 @@ export class FederationEventHandler {
   }
 
   /**
-   * The state after a prev event we lack, from the server that sent us its child: /state_ids
-   * at it (the state before it), the events we don't have (by /event, or /state when many),
-   * and the prev event itself; all checked and stored as outliers.
+   * The state after a prev event we lack, from the server that sent us its child: the state
+   * before it (fetchStateBefore) and the prev event itself.
    */
   private async fetchStateAfter(origin: string, version: RoomVersion, roomId: string, prevId: string): Promise<NidStateMap | undefined> {
+    const state = await this.fetchStateBefore(origin, version, roomId, prevId, [prevId]);
+    const prev = state && await this.d.storage.events.getEvent(prevId);
+    if (!state || !prev || prev.event.room_id !== roomId) return undefined;
+    if (prev.event.state_key !== undefined && prev.rejectedReason === null) state.set(stateKey(prev.event.type, prev.event.state_key), prev.nid);
+    return state;
+  }
+
+  /**
+   * The state before event `eventId` as `origin` has it (/state_ids at it), the events we lack
+   * fetched (by /event, or /state when many; `alsoFetch` with them), all checked and stored as
+   * outliers. Undefined when it cannot be had. Also backfill's (backfill.ts).
+   */
+  async fetchStateBefore(origin: string, version: RoomVersion, roomId: string, eventId: string, alsoFetch: string[] = []): Promise<NidStateMap | undefined> {
     const events = this.d.storage.events;
     let ids: { pdu_ids?: unknown; auth_chain_ids?: unknown };
     try {
-      ids = await this.d.client.request(origin, 'GET', `/_matrix/federation/v1/state_ids/${encodeURIComponent(roomId)}`, { query: { event_id: prevId } });
+      ids = await this.d.client.request(origin, 'GET', `/_matrix/federation/v1/state_ids/${encodeURIComponent(roomId)}`, { query: { event_id: eventId } });
     } catch (err) {
-      this.d.log.info({ err, origin, prevId }, 'state_ids failed');
+      this.d.log.info({ err, origin, eventId }, 'state_ids failed');
       return undefined;
     }
     const stateIds = stringList(ids.pdu_ids);
-    const wanted = [...new Set([...stateIds, ...stringList(ids.auth_chain_ids), prevId])];
+    const wanted = [...new Set([...stateIds, ...stringList(ids.auth_chain_ids), ...alsoFetch])];
     // A room's state and auth chain run to tens of thousands of events; an answer far past that
     // is a server trying to make us fetch and hold without end.
     if (wanted.length > MAX_STATE_IDS) {
-      this.d.log.info({ origin, prevId, ids: wanted.length }, 'state_ids answer too large');
+      this.d.log.info({ origin, eventId, ids: wanted.length }, 'state_ids answer too large');
       return undefined;
     }
     const have = await events.getEvents(wanted);
@@ -361,39 +373,37 @@ export class FederationEventHandler {
     let raw: unknown[] = [];
     if (missing.length > FETCH_ONE_BY_ONE_LIMIT) {
       try {
-        const st = await this.d.client.request<{ pdus?: unknown; auth_chain?: unknown }>(origin, 'GET', `/_matrix/federation/v1/state/${encodeURIComponent(roomId)}`, { query: { event_id: prevId } });
+        const st = await this.d.client.request<{ pdus?: unknown; auth_chain?: unknown }>(origin, 'GET', `/_matrix/federation/v1/state/${encodeURIComponent(roomId)}`, { query: { event_id: eventId } });
         raw = [...(Array.isArray(st.pdus) ? st.pdus : []), ...(Array.isArray(st.auth_chain) ? st.auth_chain : [])];
       } catch (err) {
-        this.d.log.info({ err, origin, prevId }, '/state failed');
+        this.d.log.info({ err, origin, eventId }, '/state failed');
         return undefined;
       }
-      if (!have.has(prevId)) raw.push(...await this.fetchEvents(origin, [prevId]));
+      raw.push(...await this.fetchEvents(origin, alsoFetch.filter((id) => !have.has(id))));
     } else {
       raw = await this.fetchEvents(origin, missing);
     }
-    const checked = await checkPdus(this.d.keys, version, raw);
-    const fetched = checked.flatMap((c) => (c.ok && c.event.room_id === roomId ? [c.event] : []));
-    await this.storeOutliers(version, fetched);
-    const all = await events.getEvents(wanted);
+    if (raw.length > 0) {
+      const checked = await checkPdus(this.d.keys, version, raw);
+      await this.storeOutliers(version, checked.flatMap((c) => (c.ok && c.event.room_id === roomId ? [c.event] : [])));
+    }
+    const all = await events.getEvents(stateIds);
     const state: NidStateMap = new Map();
     for (const id of stateIds) {
       const s = all.get(id);
-      if (s && s.rejectedReason === null && s.event.state_key !== undefined) state.set(stateKey(s.event.type, s.event.state_key), s.nid);
+      if (s && s.event.room_id === roomId && s.rejectedReason === null && s.event.state_key !== undefined) state.set(stateKey(s.event.type, s.event.state_key), s.nid);
     }
-    const prev = all.get(prevId);
-    if (!prev) return undefined;
-    if (prev.event.state_key !== undefined && prev.rejectedReason === null) state.set(stateKey(prev.event.type, prev.event.state_key), prev.nid);
     return state;
   }
 
-  private async fetchEvents(origin: string, ids: string[]): Promise<unknown[]> {
+  /** Events by ID from `origin` (/event), a few at a time: a gap is usually small, and the remote server is asked politely. */
+  async fetchEvents(origin: string, ids: string[]): Promise<unknown[]> {
     const out: unknown[] = [];
-    // A few at a time: a gap is usually small, and the remote server is asked politely.
     for (let i = 0; i < ids.length; i += 10) {
       const batch = await Promise.all(ids.slice(i, i + 10).map(async (id) => {
         try {
           const r = await this.d.client.request<{ pdus?: unknown }>(origin, 'GET', `/_matrix/federation/v1/event/${encodeURIComponent(id)}`);
-          return Array.isArray(r.pdus) ? r.pdus : [];
+          return Array.isArray(r.pdus) ? r.pdus.slice(0, 1) : []; // one event asked for, one taken
         } catch {
           return [];
         }
@@ -405,9 +415,9 @@ export class FederationEventHandler {
 
   /**
    * The events named by `event.auth_events`, fetching the missing ones (and their auth chains)
-   * from `origin` with /event_auth. Undefined if some remain missing.
+   * from `origin` with /event_auth. Undefined if some remain missing. Also backfill's.
    */
-  private async ensureAuthEvents(origin: string, version: RoomVersion, event: RoomEvent): Promise<Map<string, StoredEvent> | undefined> {
+  async ensureAuthEvents(origin: string, version: RoomVersion, event: RoomEvent): Promise<Map<string, StoredEvent> | undefined> {
     const events = this.d.storage.events;
     const ids = event.auth_events.map(referencedEventId);
     if (version.roomIdIsCreateEventHash) ids.push(`$${event.room_id.slice(1)}`);
