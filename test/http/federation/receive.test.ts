@@ -81,6 +81,9 @@ describe.each(ENGINES)('receiving PDUs (%s)', (engine) => {
           // remote.test as a Policy Server: it refuses bodies saying "spam".
           const pdu = opts?.body as RoomEvent;
           if (pdu.content.body === 'spam') throw new FederationRequestError('refused', 400, 'M_FORBIDDEN', { errcode: 'M_FORBIDDEN', error: 'spam' });
+          // A Policy Server answering with a signature the room's key does not verify, or none.
+          if (pdu.content.body === 'bad answer') return { [REMOTE]: { [POLICY_SERVER_KEY_ID]: policySignature(pdu, version, otherPolicyKey) } } as T;
+          if (pdu.content.body === 'empty answer') return {} as T;
           return { [REMOTE]: { [POLICY_SERVER_KEY_ID]: policySignature(pdu, version, policyKey) } } as T;
         }
         throw Object.assign(new Error('not served'), { status: 404 });
@@ -326,6 +329,18 @@ describe.each(ENGINES)('receiving PDUs (%s)', (engine) => {
         expect(stored?.softFailed).toBe(true);
         expect(await server.hs.storage.events.forwardExtremities(roomId)).toEqual(before);
         expect((await messages()).map((e) => e.event_id)).not.toContain(ev.event_id);
+      }
+    });
+
+    it('soft-fails an event when the Policy Server answers without a valid signature', async () => {
+      for (const body of ['bad answer', 'empty answer']) {
+        const before = await server.hs.storage.events.forwardExtremities(roomId);
+        const ev = await remoteEvent(text(body));
+        expect(await send(ev)).toEqual({ [ev.event_id]: {} });
+        const stored = await server.hs.storage.events.getEvent(ev.event_id);
+        expect(stored?.softFailed).toBe(true);
+        expect(stored?.event.signatures[REMOTE]?.[POLICY_SERVER_KEY_ID]).toBeUndefined();
+        expect(await server.hs.storage.events.forwardExtremities(roomId)).toEqual(before);
       }
     });
 
