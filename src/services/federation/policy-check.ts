@@ -22,7 +22,7 @@ const POLICY_KEY = stateKey(POLICY_EVENT_TYPE, '');
 /** How long a Policy Server may take to sign (a client's send waits for it). */
 const SIGN_TIMEOUT_MS = 10_000;
 /** The errors POST /_matrix/policy/v1/sign may answer that a client is told as they are. */
-const PASSED_ERRCODES = new Set(['M_FORBIDDEN', 'M_BAD_JSON', 'M_NOT_JSON', 'M_NOT_FOUND', 'M_UNRECOGNIZED']);
+const PASSED_ERRCODES = new Set(['M_FORBIDDEN', 'M_BAD_JSON', 'M_NOT_JSON']);
 const MAX_ERROR_CHARS = 1000;
 
 /** Our own Policy Server role (policy-server.ts), when this server is the room's Policy Server. */
@@ -101,28 +101,38 @@ export class PolicyCheck {
   /**
    * POST /_matrix/policy/v1/sign. A refusal reaches the client as the Policy Server gave it
    * (spec: "that error SHOULD be provided to the client verbatim"), within what a client may be
-   * told by another server: the error codes the endpoint defines, with 400, 403 or 429; a code
-   * such as M_UNKNOWN_TOKEN would make a client log its user out.
+   * told by another server: M_FORBIDDEN, M_BAD_JSON, M_NOT_JSON or M_LIMIT_EXCEEDED, with 400,
+   * 403 or 429; a code such as M_UNKNOWN_TOKEN would make a client log its user out. Our own
+   * Policy Server's refusals are passed on the same way.
    */
   private async ask(via: string, pdu: unknown): Promise<Record<string, Record<string, unknown> | undefined>> {
     if (via === this.d.serverName) {
       if (this.d.local === undefined) throw new MatrixError('M_FORBIDDEN', `This server (${via}) is the room's policy server but does not act as one`, 403);
-      return this.d.local.sign(via, pdu);
+      try {
+        return await this.d.local.sign(via, pdu);
+      } catch (err) {
+        if (err instanceof MatrixError) throw refusal(via, err.status, err.errcode, err.toJSON());
+        throw err;
+      }
     }
     try {
       return await this.d.client.request(via, 'POST', '/_matrix/policy/v1/sign', { body: pdu, timeoutMs: SIGN_TIMEOUT_MS });
     } catch (err) {
-      if (err instanceof FederationRequestError && err.status !== undefined && err.status >= 400 && err.status < 500) {
-        const body = typeof err.body === 'object' && err.body !== null ? err.body as Record<string, unknown> : {};
-        const error = typeof body.error === 'string' ? body.error.slice(0, MAX_ERROR_CHARS) : `Refused by the room's policy server ${via}`;
-        if (err.status === 429) {
-          const retry = typeof body.retry_after_ms === 'number' ? { retry_after_ms: body.retry_after_ms } : undefined;
-          throw new MatrixError('M_LIMIT_EXCEEDED', error, 429, retry);
-        }
-        const errcode = err.errcode !== undefined && PASSED_ERRCODES.has(err.errcode) ? err.errcode : 'M_FORBIDDEN';
-        throw new MatrixError(errcode, error, err.status === 400 ? 400 : 403);
-      }
+      if (err instanceof FederationRequestError && err.status !== undefined && err.status >= 400 && err.status < 500) throw refusal(via, err.status, err.errcode, err.body);
       throw new MatrixError('M_FORBIDDEN', `The room's policy server ${via} could not be asked to sign the event: ${(err as Error).message}`, 403);
     }
   }
+}
+
+/** The client's error for a Policy Server's 4xx answer (see `ask`). */
+function refusal(via: string, status: number, errcode: string | undefined, answer: unknown): MatrixError {
+  const body = typeof answer === 'object' && answer !== null ? answer as Record<string, unknown> : {};
+  const error = typeof body.error === 'string' ? body.error.slice(0, MAX_ERROR_CHARS) : `Refused by the room's policy server ${via}`;
+  if (status === 429) {
+    const retry = typeof body.retry_after_ms === 'number' ? { retry_after_ms: body.retry_after_ms } : undefined;
+    return new MatrixError('M_LIMIT_EXCEEDED', error, 429, retry);
+  }
+  // Its 404s (M_NOT_FOUND: the room is not one it protects; M_UNRECOGNIZED: not a Policy
+  // Server) are a refusal to the client, not "no such room".
+  return new MatrixError(errcode !== undefined && PASSED_ERRCODES.has(errcode) ? errcode : 'M_FORBIDDEN', error, status === 400 ? 400 : 403);
 }

@@ -144,6 +144,21 @@ describe('Policy Servers across servers', () => {
     expect(await signedFetch(c, a, 'POST', '/_matrix/policy/v1/sign', message)).toMatchObject({ status: 404, body: { errcode: 'M_UNRECOGNIZED' } });
   });
 
+  it('signs its own users\' events without a request; a room naming it with another key is refused, not "not found"', async () => {
+    const own = (await moderator.client.post<{ room_id: string }>('/_matrix/client/v3/createRoom', { preset: 'public_chat' })).body.room_id;
+    const setPolicy = (ed25519: string) => moderator.client.put(`/_matrix/client/v3/rooms/${enc(own)}/state/m.room.policy/`, { via: c.serverName, public_keys: { ed25519 } });
+    expect((await setPolicy(policyKey)).status).toBe(200);
+    const sent = await moderator.client.put<{ event_id: string }>(`/_matrix/client/v3/rooms/${enc(own)}/send/m.room.message/own1`, { msgtype: 'm.text', body: 'signed at home' });
+    expect(sent.status).toBe(200);
+    const version = getRoomVersion((await c.hs.storage.events.getRoom(own))!.roomVersion)!;
+    expect(hasValidPolicySignature((await c.hs.storage.events.getEvent(sent.body.event_id))!.event, version, policyOf())).toBe(true);
+    // C's policy server key is not this one: it does not protect the room, and says so as a refusal.
+    expect((await setPolicy(c.hs.signingKey.publicKeyBase64)).status).toBe(200);
+    const refused = await moderator.client.put(`/_matrix/client/v3/rooms/${enc(own)}/send/m.room.message/own2`, { msgtype: 'm.text', body: 'not signed' });
+    expect(refused.status).toBe(403);
+    expect(refused.body).toMatchObject({ errcode: 'M_FORBIDDEN' });
+  });
+
   it('with the Policy Server down, sends are refused until the room stops using it', async () => {
     await c.stop();
     try {
