@@ -18,6 +18,7 @@ import * as m012 from './migrations/012-media.js';
 import * as m014 from './migrations/014-federation-events.js';
 import * as m016 from './migrations/016-backfill.js';
 import * as m018 from './migrations/018-remote-device-keys.js';
+import * as m019 from './migrations/019-remote-device-list-stream.js';
 
 const MIGRATIONS: Record<string, Migration> = {
   '001-accounts': m001,
@@ -37,6 +38,7 @@ const MIGRATIONS: Record<string, Migration> = {
   '014-federation-events': m014,
   '016-backfill': m016,
   '018-remote-device-keys': m018,
+  '019-remote-device-list-stream': m019,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => MIGRATIONS };

@@ -1,6 +1,7 @@
 // The cache of other servers' users' keys (migration 018): what a user's server last answered
-// keys/query for them (devices, master and self-signing keys), and whether it has been told of a
-// change since. Also the room-sharing question the cache is valid under: a remote user is cached
+// keys/query for them (devices, master and self-signing keys), whether it has been told of a
+// change since, and the `stream_id` of the last m.device_list_update seen for them (migration 019),
+// which lets the next update that names it as its `prev_id` be applied to the devices directly. Also the room-sharing question the cache is valid under: a remote user is cached
 // only while joined to a room one of our users is joined to.
 // spec: server-server-api "Device Management"; client-server-api modules/end_to_end_encryption
 // "Tracking the device list for a user"
@@ -14,6 +15,8 @@ export interface CachedUserKeys {
   selfSigningKey: string | null;
   /** Its server told us of a change since this was fetched. */
   stale: boolean;
+  /** The `stream_id` of the last m.device_list_update seen for the user; null when none was since the entry was stored. */
+  deviceListStreamId: number | null;
 }
 
 export interface UserKeysToCache {
@@ -36,13 +39,14 @@ export class RemoteKeyStore {
       // One statement, so the devices and the cross-signing keys come from the same stored answer.
       const rows = await this.db.selectFrom('remote_key_cache as c')
         .leftJoin('remote_device_keys as d', 'd.user_id', 'c.user_id')
-        .select(['c.user_id', 'c.master_key', 'c.self_signing_key', 'c.stale', 'd.device_id', 'd.key_json'])
+        .select(['c.user_id', 'c.master_key', 'c.self_signing_key', 'c.stale', 'c.device_list_stream_id', 'd.device_id', 'd.key_json'])
         .where('c.user_id', 'in', list.slice(i, i + CHUNK))
         .execute();
       for (const r of rows) {
         let entry = out.get(r.user_id);
         if (entry === undefined) {
-          entry = { userId: r.user_id, devices: new Map(), masterKey: r.master_key, selfSigningKey: r.self_signing_key, stale: Number(r.stale) === 1 };
+          entry = { userId: r.user_id, devices: new Map(), masterKey: r.master_key, selfSigningKey: r.self_signing_key, stale: Number(r.stale) === 1,
+            deviceListStreamId: r.device_list_stream_id === null ? null : Number(r.device_list_stream_id) };
           out.set(r.user_id, entry);
         }
         if (r.device_id !== null && r.key_json !== null) entry.devices.set(r.device_id, r.key_json);
@@ -51,27 +55,60 @@ export class RemoteKeyStore {
     return out;
   }
 
-  /** Replaces the cached keys of each user (fresh, not stale). */
+  /**
+   * Replaces the cached keys of each user (fresh, not stale). The device-list position recorded
+   * for a user is kept: the answer was asked for after that update arrived (one arriving during
+   * the fetch keeps the answer out, see RemoteKeyCache), so it includes that update.
+   */
   async put(entries: readonly UserKeysToCache[], now = Date.now()): Promise<void> {
     if (entries.length === 0) return;
     await this.db.transaction().execute(async (tx) => {
       const userIds = entries.map((e) => e.userId);
+      const positions = new Map<string, number | null>();
       for (let i = 0; i < userIds.length; i += CHUNK) {
         const part = userIds.slice(i, i + CHUNK);
+        const rows = await tx.selectFrom('remote_key_cache').select(['user_id', 'device_list_stream_id']).where('user_id', 'in', part).execute();
+        for (const r of rows) positions.set(r.user_id, r.device_list_stream_id === null ? null : Number(r.device_list_stream_id));
         await tx.deleteFrom('remote_device_keys').where('user_id', 'in', part).execute();
         await tx.deleteFrom('remote_key_cache').where('user_id', 'in', part).execute();
       }
       await tx.insertInto('remote_key_cache').values(entries.map((e) => ({
         user_id: e.userId, master_key: e.masterKey, self_signing_key: e.selfSigningKey, stale: 0, fetched_ts: now,
+        device_list_stream_id: positions.get(e.userId) ?? null,
       }))).execute();
       const devices = entries.flatMap((e) => e.devices.map((d) => ({ user_id: e.userId, device_id: d.deviceId, key_json: d.json })));
       for (let i = 0; i < devices.length; i += 300) await tx.insertInto('remote_device_keys').values(devices.slice(i, i + 300)).execute();
     });
   }
 
-  /** Marks a user's entry stale (their server told us their keys changed). */
-  async markStale(userId: string): Promise<void> {
-    await this.db.updateTable('remote_key_cache').set({ stale: 1 }).where('user_id', '=', userId).execute();
+  /**
+   * Marks a user's entry stale (their server told us their keys changed), recording the
+   * m.device_list_update `stream_id` that told us, if one did.
+   */
+  async markStale(userId: string, deviceListStreamId?: number): Promise<void> {
+    await this.db.updateTable('remote_key_cache')
+      .set(deviceListStreamId === undefined ? { stale: 1 } : { stale: 1, device_list_stream_id: deviceListStreamId })
+      .where('user_id', '=', userId).execute();
+  }
+
+  /**
+   * Applies an m.device_list_update to a fresh entry whose recorded position is `prevId`: the
+   * device's keys are replaced (`keyJson`), removed (null) or left as they are (undefined), and
+   * `streamId` becomes the position. False, with nothing changed, when the entry is missing,
+   * stale or at another position (checked and moved in one conditional update, so two updates
+   * cannot both apply on top of the same position).
+   */
+  async applyDeviceUpdate(userId: string, prevId: number, streamId: number, deviceId: string, keyJson: string | null | undefined): Promise<boolean> {
+    return this.db.transaction().execute(async (tx) => {
+      const moved = await tx.updateTable('remote_key_cache').set({ device_list_stream_id: streamId })
+        .where('user_id', '=', userId).where('stale', '=', 0).where('device_list_stream_id', '=', prevId)
+        .executeTakeFirst();
+      if (Number(moved.numUpdatedRows) !== 1) return false;
+      if (keyJson === undefined) return true;
+      await tx.deleteFrom('remote_device_keys').where('user_id', '=', userId).where('device_id', '=', deviceId).execute();
+      if (keyJson !== null) await tx.insertInto('remote_device_keys').values({ user_id: userId, device_id: deviceId, key_json: keyJson }).execute();
+      return true;
+    });
   }
 
   /** Forgets the cached keys of `userIds`. */

@@ -181,7 +181,11 @@ export interface MediaThumbnailsTable {
   content_type: string; actual_width: number; actual_height: number; size: number; sha256: string;
 }
 /** Other servers' users' keys as their servers last answered keys/query (migration 018). */
-export interface RemoteKeyCacheTable { user_id: string; master_key: string | null; self_signing_key: string | null; stale: number; fetched_ts: number }
+export interface RemoteKeyCacheTable {
+  user_id: string; master_key: string | null; self_signing_key: string | null; stale: number; fetched_ts: number;
+  /** The `stream_id` of the last m.device_list_update seen for the user (migration 019). */
+  device_list_stream_id: number | null;
+}
 export interface RemoteDeviceKeysTable { user_id: string; device_id: string; key_json: string }
 export interface UrlPreviewsTable { url: string; og: string; fetched_ts: number; expires_ts: number }
 

@@ -43,7 +43,7 @@ export interface FederationEduDeps {
   toDevice: ToDeviceService;
   e2eKeys: E2eKeyService;
   sender: FederationSender;
-  /** The cache of other servers' users' keys, made stale by their updates. */
+  /** The cache of other servers' users' keys, kept up to date (or made stale) by their updates. */
   remoteKeys: RemoteKeyCache;
   /** The room's m.room.server_acl check (FED-EVENTS' ServerAcls), when wired. */
   acl: () => RoomAclCheck | undefined;
@@ -147,12 +147,13 @@ export class FederationEdus {
   }
 
   /**
-   * The user's cached keys (`RemoteKeyCache`) become stale, so that the next keys/query asks their
-   * server, before local users who share a room with them are told to fetch the keys again.
+   * The update is applied to the user's cached keys (`RemoteKeyCache`) when it follows on from the
+   * last one seen, and otherwise makes them stale, so that the next keys/query asks their server;
+   * then local users who share a room with them are told to fetch the keys again.
    */
   private async receiveDeviceListUpdate(origin: string, c: Json): Promise<void> {
     if (typeof c.user_id !== 'string' || typeof c.device_id !== 'string' || domainOf(c.user_id) !== origin || !isValidUserId(c.user_id, { historical: true })) return;
-    await this.d.remoteKeys.invalidate(c.user_id);
+    await this.d.remoteKeys.applyDeviceListUpdate(c.user_id, c);
     await this.d.deviceLists.keysChanged(c.user_id, [c.device_id]);
   }
 

@@ -3,7 +3,9 @@
 // while one of our users shares a room with them (spec: server-server-api "Device Management":
 // "servers must ... send ... to all servers who share a room with the user"), so what it last
 // answered keys/query stays true until one of those arrives. keys/query for such a user is then
-// answered from the database, without a federation request; an update marks the entry stale, and
+// answered from the database, without a federation request. An m.device_list_update that follows
+// on from the last one seen (its `prev_id` is the `stream_id` recorded for the user) is applied to
+// the cached devices directly, as the spec describes; any other update marks the entry stale, and
 // the next query fetches live again. A stale entry still answers when the user's server cannot be
 // reached (the device list may be out of date, which beats no keys at all: encrypted messages
 // can still be sent). Users we share no room with are never served from the cache, and their
@@ -38,6 +40,11 @@ function crossSigningKeyOf(v: unknown, userId: string, usage: string): JsonObjec
   return v as JsonObject;
 }
 
+/** The device keys `v` when they name `userId` and `deviceId`, the names they are filed under. */
+export function deviceKeysOf(v: unknown, userId: string, deviceId: string): JsonObject | undefined {
+  return isObject(v) && v.user_id === userId && v.device_id === deviceId && isObject(v.keys) ? v as JsonObject : undefined;
+}
+
 /**
  * `userId`'s keys from a keys/query answer of their server (federation user_keys.yaml): device
  * keys that name another user or another device than the one they are listed under, and
@@ -52,7 +59,8 @@ export function userKeysFromAnswer(answer: Json, userId: string): RemoteUserKeys
   if (listed === undefined && master === undefined && selfSigning === undefined) return undefined;
   const devices: Record<string, JsonObject> = {};
   for (const [deviceId, keys] of Object.entries(listed ?? {})) {
-    if (isObject(keys) && keys.user_id === userId && keys.device_id === deviceId && isObject(keys.keys)) devices[deviceId] = keys as JsonObject;
+    const checked = deviceKeysOf(keys, userId, deviceId);
+    if (checked !== undefined) devices[deviceId] = checked;
   }
   return { devices, ...(master ? { masterKey: master } : {}), ...(selfSigning ? { selfSigningKey: selfSigning } : {}) };
 }
@@ -155,10 +163,57 @@ export class RemoteKeyCache {
   /**
    * `userId`'s server told us their devices or cross-signing keys changed: the next query asks
    * it again. Call before local clients are told (they query as soon as they learn of it).
+   * `deviceListStreamId`: the m.device_list_update that told us, recorded as the user's position
+   * (the refetch, asked for after it, includes it).
    */
-  async invalidate(userId: string): Promise<void> {
+  async invalidate(userId: string, deviceListStreamId?: number): Promise<void> {
     if (this.fetching.has(userId)) this.updatedDuringFetch.add(userId);
-    await this.storage.remoteKeys.markStale(userId);
+    await this.storage.remoteKeys.markStale(userId, deviceListStreamId);
+  }
+
+  /**
+   * An m.device_list_update for `userId` (checked to come from their server). Applied to the
+   * cached devices when it follows on from the last update seen: the entry is fresh, the user's
+   * position is recorded, and every `prev_id` is that position (spec: an unrecognised `prev_id`
+   * means an update was lost, and the list must be fetched again; an empty one starts a new
+   * sequence, which may follow updates we never saw). It then replaces the device's keys with
+   * its `keys` (when they name the user and the device), or removes the device (`deleted`); one
+   * without keys for a device that has none cached changes no keys. Anything else, or a
+   * live fetch of the user's keys being in flight, makes the entry stale, as `invalidate`.
+   * Call before local clients are told.
+   */
+  async applyDeviceListUpdate(userId: string, c: Record<string, unknown>): Promise<void> {
+    const streamId = Number.isSafeInteger(c.stream_id) ? c.stream_id as number : undefined;
+    const deviceId = c.device_id;
+    if (streamId === undefined || typeof deviceId !== 'string') return this.invalidate(userId);
+    const prevIds = Array.isArray(c.prev_id) ? c.prev_id : [];
+    const entry = this.fetching.has(userId) ? undefined : (await this.storage.remoteKeys.get([userId])).get(userId);
+    if (entry === undefined || entry.stale || entry.deviceListStreamId === null) return this.invalidate(userId, streamId);
+    if (entry.deviceListStreamId === streamId) return undefined; // this very update again: already applied
+    const prevId = entry.deviceListStreamId;
+    if (prevIds.length === 0 || !prevIds.every((p) => p === prevId)) return this.invalidate(userId, streamId);
+
+    let keyJson: string | null | undefined;
+    if (c.deleted === true) keyJson = null;
+    else if (c.keys !== undefined) {
+      const keys = deviceKeysOf(c.keys, userId, deviceId);
+      if (keys === undefined) return this.invalidate(userId, streamId);
+      // As a keys/query answer gives them: the display name under `unsigned`.
+      const { unsigned: _unsigned, ...signed } = keys;
+      const displayName = typeof c.device_display_name === 'string' ? c.device_display_name : undefined;
+      keyJson = JSON.stringify(displayName !== undefined ? { ...signed, unsigned: { device_display_name: displayName } } : signed);
+    } else if (entry.devices.has(deviceId)) {
+      // Its keys gone, or only left out of the update (a name change): ask.
+      return this.invalidate(userId, streamId);
+    }
+
+    if (typeof keyJson === 'string') {
+      const devices = new Map(entry.devices).set(deviceId, keyJson);
+      const bytes = [...devices.values()].reduce((n, j) => n + j.length, 0) + (entry.masterKey?.length ?? 0) + (entry.selfSigningKey?.length ?? 0);
+      if (devices.size > MAX_CACHED_DEVICES_PER_USER || bytes > MAX_CACHED_BYTES_PER_USER) return this.invalidate(userId, streamId);
+    }
+    // A fetch begun meanwhile is asked after the update was sent, so its answer includes it.
+    if (!(await this.storage.remoteKeys.applyDeviceUpdate(userId, prevId, streamId, deviceId, keyJson))) await this.invalidate(userId, streamId);
   }
 
   /**

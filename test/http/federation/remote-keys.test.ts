@@ -1,12 +1,14 @@
 // The cache of other servers' users' keys (services/federation/remote-keys.ts), across real
 // servers: keys/query for a user we share a room with is answered once by their server and then
-// from the cache; their new device (m.device_list_update) makes the next query ask again; users
-// we share no room with are always asked live; a stale entry answers while their server is down;
+// from the cache; their first device update (m.device_list_update without a prev_id) makes the
+// next query ask again, while the updates that follow on from it (a new device, a deleted one) are
+// applied to the cache without asking, and one naming an unknown prev_id makes the next query ask;
+// users we share no room with are always asked live; a stale entry answers while their server is down;
 // updates for another server's users are ignored; a leave drops the entry.
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ENGINES } from '../../helpers/databases.js';
 import { eventually, signedFetch, startFederation, type FederatedServer } from '../../helpers/federation.js';
-import { enc, leave, loginAgain, newCrossSigning, newDevice, query, type Device } from '../e2ee/helpers.js';
+import { PASSWORD_AUTH, enc, leave, loginAgain, newCrossSigning, newDevice, query, type Device } from '../e2ee/helpers.js';
 
 // A on PostgreSQL when it is reachable, B and C on SQLite.
 const engines = ENGINES.includes('postgres') ? ['postgres', 'sqlite', 'sqlite'] as const : ['sqlite'] as const;
@@ -20,6 +22,8 @@ describe('cached keys of remote users', () => {
   let bob: Device;
   let carol: Device;
   let roomId: string;
+  let bob2Id: string;
+  let bob3Id: string;
   /** keys/query requests A has sent. */
   let asked = 0;
 
@@ -58,8 +62,9 @@ describe('cached keys of remote users', () => {
     expect(asked).toBe(before);
   });
 
-  it('a new device of theirs (m.device_list_update) makes the next query ask their server', async () => {
+  it('a new device of theirs (the first m.device_list_update, no prev_id) makes the next query ask their server', async () => {
     const bob2 = await loginAgain(b, bob);
+    bob2Id = bob2.deviceId;
     await eventually(async () => (await a.hs.storage.remoteKeys.get([bob.userId])).get(bob.userId)?.stale, 15_000, 'the update on A');
     const before = asked;
     const r = await query(alice, { [bob.userId]: [] });
@@ -68,6 +73,50 @@ describe('cached keys of remote users', () => {
     expect(r.device_keys[bob.userId]![bob2.deviceId]).toMatchObject({ keys: bob2.deviceKeys.keys });
     await query(alice, { [bob.userId]: [] });
     expect(asked).toBe(before + 1);
+  });
+
+  it('applies a further new device from the update alone, without asking their server', async () => {
+    const before = asked;
+    const bob3 = await loginAgain(b, bob);
+    await eventually(async () => (await a.hs.storage.remoteKeys.get([bob.userId])).get(bob.userId)?.devices.has(bob3.deviceId), 15_000, 'the update applied on A');
+    const entry = (await a.hs.storage.remoteKeys.get([bob.userId])).get(bob.userId)!;
+    expect(entry.stale).toBe(false);
+    const r = await query(alice, { [bob.userId]: [] });
+    expect(asked).toBe(before);
+    expect(Object.keys(r.device_keys[bob.userId] ?? {}).sort()).toEqual([bob.deviceId, bob2Id, bob3.deviceId].sort());
+    expect(r.device_keys[bob.userId]![bob3.deviceId]).toMatchObject({ user_id: bob.userId, device_id: bob3.deviceId, keys: bob3.deviceKeys.keys, signatures: bob3.deviceKeys.signatures });
+    bob3Id = bob3.deviceId;
+  });
+
+  it('applies a deleted device from the update alone, without asking their server', async () => {
+    const before = asked;
+    const path = `/_matrix/client/v3/devices/${enc(bob3Id)}`;
+    const challenge = await bob.client.delete<{ session: string }>(path, {});
+    expect(challenge.status).toBe(401);
+    const del = await bob.client.delete(path, { auth: { ...PASSWORD_AUTH(bob.userId), session: challenge.body.session } });
+    expect(del.status, JSON.stringify(del.body)).toBe(200);
+    await eventually(async () => (await a.hs.storage.remoteKeys.get([bob.userId])).get(bob.userId)?.devices.has(bob3Id) === false, 15_000, 'the deletion applied on A');
+    const r = await query(alice, { [bob.userId]: [] });
+    expect(asked).toBe(before);
+    expect(Object.keys(r.device_keys[bob.userId] ?? {}).sort()).toEqual([bob.deviceId, bob2Id].sort());
+  });
+
+  it('an update naming a prev_id it does not know makes the next query ask their server', async () => {
+    const position = (await a.hs.storage.remoteKeys.get([bob.userId])).get(bob.userId)!.deviceListStreamId!;
+    const fake = { user_id: bob.userId, device_id: 'LOSTONE', algorithms: ['m.olm.v1.curve25519-aes-sha2'], keys: { 'ed25519:LOSTONE': 'x' }, signatures: {} };
+    const r = await signedFetch(b, a, 'PUT', '/_matrix/federation/v1/send/dl-gap', {
+      origin: b.serverName, origin_server_ts: Date.now(), pdus: [],
+      edus: [{ edu_type: 'm.device_list_update', content: { user_id: bob.userId, device_id: 'LOSTONE', stream_id: position + 1_000_000, prev_id: [position + 999_999], keys: fake } }],
+    });
+    expect(r.status).toBe(200);
+    const entry = (await a.hs.storage.remoteKeys.get([bob.userId])).get(bob.userId)!;
+    expect(entry.stale).toBe(true);
+    expect(entry.devices.has('LOSTONE')).toBe(false);
+    const before = asked;
+    const answer = await query(alice, { [bob.userId]: [] });
+    expect(asked).toBe(before + 1);
+    expect(Object.keys(answer.device_keys[bob.userId] ?? {}).sort()).toEqual([bob.deviceId, bob2Id].sort());
+    expect((await a.hs.storage.remoteKeys.get([bob.userId])).get(bob.userId)?.stale).toBe(false);
   });
 
   it('always asks live for a user we share no room with, and caches nothing for them', async () => {
