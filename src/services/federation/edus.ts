@@ -268,11 +268,14 @@ export class FederationEdus {
         signingKeysChanged = true;
         continue;
       }
-      const streamId = await this.d.deviceLists.currentPosition();
+      const position = await this.d.deviceLists.currentPosition();
       const prev = this.lastDeviceStreamId.get(userId);
+      // Unique and increasing per user (spec: the receiver follows prev_id to stream_id), also
+      // when one change covers several devices and the stream moved once for all of them.
+      const streamId = prev === undefined ? position : Math.max(position, prev + 1);
       this.lastDeviceStreamId.set(userId, streamId);
       const content: Json = {
-        user_id: userId, device_id: id, stream_id: streamId, prev_id: prev !== undefined && prev < streamId ? [prev] : [],
+        user_id: userId, device_id: id, stream_id: streamId, prev_id: prev === undefined ? [] : [prev],
         ...(device === undefined ? { deleted: true } : {}),
         ...(device?.displayName ? { device_display_name: device.displayName } : {}),
         ...(deviceKeys[id] !== undefined ? { keys: stripUnsigned(deviceKeys[id]) } : {}),

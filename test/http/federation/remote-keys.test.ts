@@ -101,6 +101,28 @@ describe('cached keys of remote users', () => {
     expect(Object.keys(r.device_keys[bob.userId] ?? {}).sort()).toEqual([bob.deviceId, bob2Id].sort());
   });
 
+  it('applies two devices deleted at once (two updates, each with its own stream_id), without asking their server', async () => {
+    const [bob4, bob5] = [await loginAgain(b, bob), await loginAgain(b, bob)];
+    await eventually(async () => {
+      const entry = (await a.hs.storage.remoteKeys.get([bob.userId])).get(bob.userId);
+      return entry?.devices.has(bob4.deviceId) && entry.devices.has(bob5.deviceId);
+    }, 15_000, 'the new devices applied on A');
+    const before = asked;
+    const ids = [bob4.deviceId, bob5.deviceId];
+    const challenge = await bob.client.post<{ session: string }>('/_matrix/client/v3/delete_devices', { devices: ids });
+    expect(challenge.status).toBe(401);
+    const del = await bob.client.post('/_matrix/client/v3/delete_devices', { devices: ids, auth: { ...PASSWORD_AUTH(bob.userId), session: challenge.body.session } });
+    expect(del.status, JSON.stringify(del.body)).toBe(200);
+    await eventually(async () => {
+      const entry = (await a.hs.storage.remoteKeys.get([bob.userId])).get(bob.userId);
+      return entry !== undefined && (entry.stale || (!entry.devices.has(bob4.deviceId) && !entry.devices.has(bob5.deviceId)));
+    }, 15_000, 'the deletions on A');
+    expect((await a.hs.storage.remoteKeys.get([bob.userId])).get(bob.userId)?.stale).toBe(false);
+    const r = await query(alice, { [bob.userId]: [] });
+    expect(asked).toBe(before);
+    expect(Object.keys(r.device_keys[bob.userId] ?? {}).sort()).toEqual([bob.deviceId, bob2Id].sort());
+  });
+
   it('an update naming a prev_id it does not know makes the next query ask their server', async () => {
     const position = (await a.hs.storage.remoteKeys.get([bob.userId])).get(bob.userId)!.deviceListStreamId!;
     const fake = { user_id: bob.userId, device_id: 'LOSTONE', algorithms: ['m.olm.v1.curve25519-aes-sha2'], keys: { 'ed25519:LOSTONE': 'x' }, signatures: {} };
